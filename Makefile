@@ -1,0 +1,34 @@
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-complete
+
+# Keep caches, remote-code modules and W&B files inside the work tree, and never wait on the Hub in tests.
+export HF_HOME ?= $(CURDIR)/.cache/huggingface
+export WANDB_DIR ?= $(CURDIR)/.cache
+export SAM_AUDIO_CACHE ?= $(CURDIR)/.cache/sam_audio
+
+.PHONY: setup test test-slow lint format demo clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt setup.py scripts/setup_env.sh
+	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup_env.sh
+	touch $@
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: setup lint
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+test-slow: setup
+	HF_HUB_OFFLINE=1 RUN_SLOW=1 $(BIN)/python -m pytest -m slow
+
+clean:
+	rm -rf .cache outputs wandb .pytest_cache

@@ -1,0 +1,324 @@
+"""SAM-Audio configuration."""
+
+from transformers import PretrainedConfig
+from transformers.utils import logging
+
+
+logger = logging.get_logger(__name__)
+
+FRONTENDS = ("waveform", "log_mel", "log_frequency")
+
+# Conv stacks that suit each frontend when the caller gives none: the waveform stack has to bring 16 kHz samples
+# down to ~50 frames per second on its own, while the spectral frontends already produce ~31 frames per second.
+DEFAULT_CONV_LAYERS = {
+    "waveform": {"conv_dim": (64, 96, 128, 128, 128), "conv_kernel": (10, 5, 5, 3, 3), "conv_stride": (5, 4, 4, 2, 2)},
+    "log_mel": {"conv_dim": (128, 128), "conv_kernel": (5, 3), "conv_stride": (2, 2)},
+    "log_frequency": {"conv_dim": (128, 128), "conv_kernel": (5, 3), "conv_stride": (2, 2)},
+}
+
+
+class SamAudioConfig(PretrainedConfig):
+    r"""
+    Configuration of a SAM-Audio model: an audio encoder, learnable segment tokens that attend over its frames, a
+    masked-segment predictor, a contrastive segment projection and a classification head.
+
+    Args:
+        frontend (`str`, *optional*, defaults to `"log_frequency"`):
+            How raw audio becomes a frame sequence before the conv stack. `"waveform"`: the conv stack runs on the raw
+            samples (wav2vec2 style). `"log_mel"`: a log-mel spectrogram. `"log_frequency"`: a log-frequency
+            spectrogram with `bins_per_semitone` bins per semitone, so a change of tonic is a shift along the
+            frequency axis.
+        sampling_rate (`int`, *optional*, defaults to 16000):
+            Sampling rate of `input_values`, in Hz.
+        n_fft (`int`, *optional*, defaults to 2048):
+            FFT size of the spectral frontends (window length in samples).
+        hop_length (`int`, *optional*, defaults to 512):
+            Hop between spectrogram frames of the spectral frontends, in samples.
+        num_mel_bins (`int`, *optional*, defaults to 80):
+            Number of mel bands of the `"log_mel"` frontend.
+        min_frequency (`float`, *optional*, defaults to 65.0):
+            Lowest frequency of the `"log_frequency"` frontend, in Hz (the mel frontend spans 0 Hz to Nyquist).
+        num_octaves (`int`, *optional*, defaults to 6):
+            Octaves covered by the `"log_frequency"` frontend above `min_frequency`.
+        bins_per_semitone (`int`, *optional*, defaults to 3):
+            Frequency resolution of the `"log_frequency"` frontend. Three bins (33 cents) keep a tonic that falls
+            between semitones from smearing across two pitch classes.
+        tonic_alignment (`bool`, *optional*, defaults to `True`):
+            Only for `"log_frequency"`: fold the octaves into one pitch-class axis and rotate it so that the tonic
+            found in the clip (mostly from the drone) lands on the first bin. The rotation is soft (a softmax over all
+            rotations) and learned, which makes the encoder invariant to the performer's tonic.
+        tonic_temperature (`float`, *optional*, defaults to 0.1):
+            Temperature of the softmax over tonic rotations; lower commits harder to one tonic.
+        spectrogram_floor (`float`, *optional*, defaults to 1e-6):
+            Added to spectrogram power before the logarithm, so silence maps to a finite floor.
+        conv_dim (`tuple[int]`, *optional*):
+            Output channels of each conv layer of the feature encoder. Defaults depend on `frontend` (see
+            `DEFAULT_CONV_LAYERS`).
+        conv_kernel (`tuple[int]`, *optional*):
+            Kernel size of each conv layer. Same length as `conv_dim`.
+        conv_stride (`tuple[int]`, *optional*):
+            Stride of each conv layer. Same length as `conv_dim`.
+        conv_bias (`bool`, *optional*, defaults to `True`):
+            Whether the conv layers have a bias.
+        feat_extract_activation (`str`, *optional*, defaults to `"gelu"`):
+            Activation after each conv layer's layer norm.
+        hidden_size (`int`, *optional*, defaults to 128):
+            Width of the frame states, the segment tokens and the attention layers.
+        num_attention_heads (`int`, *optional*, defaults to 4):
+            Attention heads in each segment layer; must divide `hidden_size`.
+        intermediate_size (`int`, *optional*, defaults to 256):
+            Width of the feed-forward blocks.
+        num_segment_tokens (`int`, *optional*, defaults to 16):
+            Number of learnable segment tokens that attend over the frames.
+        num_segment_layers (`int`, *optional*, defaults to 2):
+            Number of segment layers (token self-attention, token-to-frame attention, feed-forward).
+        num_conv_pos_embeddings (`int`, *optional*, defaults to 15):
+            Kernel size (odd, in frames) of the convolutional positional embedding, which also gives each frame local
+            context.
+        num_conv_pos_embedding_groups (`int`, *optional*, defaults to 16):
+            Groups of the convolutional positional embedding; must divide `hidden_size`.
+        hidden_act (`str`, *optional*, defaults to `"gelu"`):
+            Activation of the feed-forward blocks and the positional embedding.
+        hidden_dropout (`float`, *optional*, defaults to 0.1):
+            Dropout on the outputs of attention and feed-forward blocks.
+        attention_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout on attention probabilities.
+        activation_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout inside the feed-forward blocks.
+        feat_proj_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout after projecting the conv features to `hidden_size`.
+        final_dropout (`float`, *optional*, defaults to 0.1):
+            Dropout on the pooled segment state before the classifier.
+        layer_norm_eps (`float`, *optional*, defaults to 1e-5):
+            Epsilon of every layer norm.
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the normal initialiser of weight matrices and segment tokens.
+        mask_time_prob (`float`, *optional*, defaults to 0.3):
+            Approximate fraction of frames masked for masked segment prediction while training. 0 turns masking off.
+        mask_time_length (`int`, *optional*, defaults to 4):
+            Length of each masked span, in encoder frames.
+        mask_time_min_masks (`int`, *optional*, defaults to 1):
+            Minimum number of masked spans per clip while training (when `mask_time_prob > 0`).
+        contrastive_proj_size (`int`, *optional*, defaults to 64):
+            Width of the L2-normalised segment embeddings used by the contrastive loss.
+        contrastive_temperature (`float`, *optional*, defaults to 0.1):
+            Temperature of the contrastive loss; lower sharpens the similarity distribution.
+        label_smoothing (`float`, *optional*, defaults to 0.0):
+            Label smoothing of the classification cross-entropy.
+    """
+
+    model_type = "sam_audio_raga"
+    _auto_class = "AutoConfig"
+
+    def __init__(
+        self,
+        frontend: str = "log_frequency",
+        sampling_rate: int = 16000,
+        n_fft: int = 2048,
+        hop_length: int = 512,
+        num_mel_bins: int = 80,
+        min_frequency: float = 65.0,
+        num_octaves: int = 6,
+        bins_per_semitone: int = 3,
+        tonic_alignment: bool = True,
+        tonic_temperature: float = 0.1,
+        spectrogram_floor: float = 1e-6,
+        conv_dim: tuple[int, ...] | list[int] | None = None,
+        conv_kernel: tuple[int, ...] | list[int] | None = None,
+        conv_stride: tuple[int, ...] | list[int] | None = None,
+        conv_bias: bool = True,
+        feat_extract_activation: str = "gelu",
+        hidden_size: int = 128,
+        num_attention_heads: int = 4,
+        intermediate_size: int = 256,
+        num_segment_tokens: int = 16,
+        num_segment_layers: int = 2,
+        num_conv_pos_embeddings: int = 15,
+        num_conv_pos_embedding_groups: int = 16,
+        hidden_act: str = "gelu",
+        hidden_dropout: float = 0.1,
+        attention_dropout: float = 0.0,
+        activation_dropout: float = 0.0,
+        feat_proj_dropout: float = 0.0,
+        final_dropout: float = 0.1,
+        layer_norm_eps: float = 1e-5,
+        initializer_range: float = 0.02,
+        mask_time_prob: float = 0.3,
+        mask_time_length: int = 4,
+        mask_time_min_masks: int = 1,
+        contrastive_proj_size: int = 64,
+        contrastive_temperature: float = 0.1,
+        label_smoothing: float = 0.0,
+        **kwargs,
+    ):
+        if frontend not in FRONTENDS:
+            raise ValueError(f"`frontend` must be one of {FRONTENDS}, got {frontend!r}.")
+        defaults = DEFAULT_CONV_LAYERS[frontend]
+        self.frontend = frontend
+        self.sampling_rate = sampling_rate
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.num_mel_bins = num_mel_bins
+        self.min_frequency = min_frequency
+        self.num_octaves = num_octaves
+        self.bins_per_semitone = bins_per_semitone
+        self.tonic_alignment = tonic_alignment
+        self.tonic_temperature = tonic_temperature
+        self.spectrogram_floor = spectrogram_floor
+        self.conv_dim = list(defaults["conv_dim"] if conv_dim is None else conv_dim)
+        self.conv_kernel = list(defaults["conv_kernel"] if conv_kernel is None else conv_kernel)
+        self.conv_stride = list(defaults["conv_stride"] if conv_stride is None else conv_stride)
+        self.conv_bias = conv_bias
+        self.feat_extract_activation = feat_extract_activation
+        self.hidden_size = hidden_size
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.num_segment_tokens = num_segment_tokens
+        self.num_segment_layers = num_segment_layers
+        self.num_conv_pos_embeddings = num_conv_pos_embeddings
+        self.num_conv_pos_embedding_groups = num_conv_pos_embedding_groups
+        self.hidden_act = hidden_act
+        self.hidden_dropout = hidden_dropout
+        self.attention_dropout = attention_dropout
+        self.activation_dropout = activation_dropout
+        self.feat_proj_dropout = feat_proj_dropout
+        self.final_dropout = final_dropout
+        self.layer_norm_eps = layer_norm_eps
+        self.initializer_range = initializer_range
+        self.mask_time_prob = mask_time_prob
+        self.mask_time_length = mask_time_length
+        self.mask_time_min_masks = mask_time_min_masks
+        self.contrastive_proj_size = contrastive_proj_size
+        self.contrastive_temperature = contrastive_temperature
+        self.label_smoothing = label_smoothing
+        # Every saved folder can be loaded through any of the Auto classes with `trust_remote_code=True`.
+        kwargs.setdefault(
+            "auto_map",
+            {
+                "AutoConfig": "configuration_sam_audio.SamAudioConfig",
+                "AutoModel": "modeling_sam_audio.SamAudioModel",
+                "AutoModelForAudioClassification": "modeling_sam_audio.SamAudioForAudioClassification",
+                "AutoModelForPreTraining": "modeling_sam_audio.SamAudioForPreTraining",
+            },
+        )
+        super().__init__(**kwargs)
+        self._validate()
+
+    def _validate(self) -> None:
+        """Raise a `ValueError` naming the first invalid hyperparameter."""
+        positive_ints = (
+            "sampling_rate",
+            "n_fft",
+            "hop_length",
+            "num_mel_bins",
+            "num_octaves",
+            "bins_per_semitone",
+            "hidden_size",
+            "num_attention_heads",
+            "intermediate_size",
+            "num_segment_tokens",
+            "num_segment_layers",
+            "num_conv_pos_embeddings",
+            "num_conv_pos_embedding_groups",
+            "mask_time_length",
+            "contrastive_proj_size",
+        )
+        for name in positive_ints:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+        min_masks = self.mask_time_min_masks
+        if isinstance(min_masks, bool) or not isinstance(min_masks, int) or min_masks < 0:
+            raise ValueError(f"`mask_time_min_masks` must be a non-negative integer, got {min_masks!r}.")
+
+        probabilities = (
+            "hidden_dropout",
+            "attention_dropout",
+            "activation_dropout",
+            "feat_proj_dropout",
+            "final_dropout",
+            "mask_time_prob",
+            "label_smoothing",
+        )
+        for name in probabilities:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"`{name}` is a probability and must lie in [0, 1], got {value!r}.")
+
+        positive_floats = (
+            "tonic_temperature",
+            "contrastive_temperature",
+            "min_frequency",
+            "spectrogram_floor",
+            "layer_norm_eps",
+            "initializer_range",
+        )
+        for name in positive_floats:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"`{name}` must be a positive number, got {value!r}.")
+
+        if not len(self.conv_dim) == len(self.conv_kernel) == len(self.conv_stride) > 0:
+            raise ValueError(
+                "`conv_dim`, `conv_kernel` and `conv_stride` must be non-empty and of equal length, got lengths "
+                f"{len(self.conv_dim)}, {len(self.conv_kernel)} and {len(self.conv_stride)}."
+            )
+        for name in ("conv_dim", "conv_kernel", "conv_stride"):
+            values = getattr(self, name)
+            if any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values):
+                raise ValueError(f"`{name}` must hold positive integers, got {values!r}.")
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"`hidden_size` ({self.hidden_size}) must be divisible by `num_attention_heads` "
+                f"({self.num_attention_heads})."
+            )
+        if self.hidden_size % self.num_conv_pos_embedding_groups != 0:
+            raise ValueError(
+                f"`hidden_size` ({self.hidden_size}) must be divisible by `num_conv_pos_embedding_groups` "
+                f"({self.num_conv_pos_embedding_groups})."
+            )
+        if self.num_conv_pos_embeddings % 2 == 0:
+            raise ValueError(
+                f"`num_conv_pos_embeddings` must be odd so frames stay centred, got {self.num_conv_pos_embeddings}."
+            )
+        if self.frontend == "log_frequency" and self.max_frequency > self.sampling_rate / 2:
+            raise ValueError(
+                f"The log-frequency frontend reaches {self.max_frequency:.0f} Hz, above the Nyquist frequency "
+                f"({self.sampling_rate / 2:.0f} Hz): lower `min_frequency` or `num_octaves`."
+            )
+        if self.frontend == "log_frequency" and self.n_fft < 2 * self.sampling_rate / self.min_frequency:
+            logger.warning(
+                f"`n_fft`={self.n_fft} resolves less than two periods of `min_frequency`={self.min_frequency} Hz; the "
+                "lowest octave of the log-frequency spectrogram will be blurred."
+            )
+
+    @property
+    def max_frequency(self) -> float:
+        """Highest frequency of the `"log_frequency"` frontend, in Hz."""
+        return self.min_frequency * 2**self.num_octaves
+
+    @property
+    def bins_per_octave(self) -> int:
+        return 12 * self.bins_per_semitone
+
+    @property
+    def frontend_channels(self) -> int:
+        """Channels of the frame sequence that enters the conv stack."""
+        if self.frontend == "waveform":
+            return 1
+        if self.frontend == "log_mel":
+            return self.num_mel_bins
+        if self.tonic_alignment:
+            return self.bins_per_octave
+        return self.bins_per_octave * self.num_octaves
+
+    @property
+    def inputs_to_logits_ratio(self) -> int:
+        """Input samples per encoder frame."""
+        ratio = 1 if self.frontend == "waveform" else self.hop_length
+        for stride in self.conv_stride:
+            ratio *= stride
+        return ratio
+
+
+__all__ = ["SamAudioConfig"]

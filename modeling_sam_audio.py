@@ -1,0 +1,810 @@
+"""PyTorch SAM-Audio: learnable segment tokens attending over an audio encoder, for raga classification."""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.utils import ModelOutput, logging
+
+
+try:
+    from .configuration_sam_audio import SamAudioConfig
+except ImportError:
+    from configuration_sam_audio import SamAudioConfig
+
+
+logger = logging.get_logger(__name__)
+
+
+@dataclass
+class SamAudioModelOutput(ModelOutput):
+    r"""
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_frames, config.hidden_size)`):
+            Frame states the segment tokens attend over (masked frames hold the mask embedding).
+        segment_states (`torch.FloatTensor` of shape `(batch_size, config.num_segment_tokens, config.hidden_size)`):
+            Final states of the segment tokens.
+        extract_features (`torch.FloatTensor` of shape `(batch_size, num_frames, config.conv_dim[-1])`):
+            Normalised output of the conv feature encoder.
+        masked_segment_loss (`torch.FloatTensor` of shape `()`, *optional*):
+            Mean squared error of the masked-frame predictions, when frames were masked.
+        mask_time_indices (`torch.BoolTensor` of shape `(batch_size, num_frames)`, *optional*):
+            Frames that were masked.
+        frame_mask (`torch.BoolTensor` of shape `(batch_size, num_frames)`):
+            `True` on frames computed from real audio, `False` on padding.
+        attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
+            Token-to-frame attention of each segment layer, each of shape
+            `(batch_size, config.num_attention_heads, config.num_segment_tokens, num_frames)`.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    segment_states: torch.FloatTensor | None = None
+    extract_features: torch.FloatTensor | None = None
+    masked_segment_loss: torch.FloatTensor | None = None
+    mask_time_indices: torch.BoolTensor | None = None
+    frame_mask: torch.BoolTensor | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class SamAudioClassifierOutput(ModelOutput):
+    r"""
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` are given):
+            Classification loss only; `SamAudioTrainer` adds the weighted auxiliary losses.
+        logits (`torch.FloatTensor` of shape `(batch_size, config.num_labels)`):
+            Raga scores before softmax.
+        classification_loss (`torch.FloatTensor` of shape `()`, *optional*):
+            Cross-entropy of `logits` against `labels` (same value as `loss`).
+        masked_segment_loss (`torch.FloatTensor` of shape `()`, *optional*):
+            Masked segment prediction loss, when frames were masked (training, or `mask_time_indices` given).
+        contrastive_loss (`torch.FloatTensor` of shape `()`, *optional*, returned in training mode):
+            Contrastive segment loss: supervised by `labels` when given, else segments of one clip are positives.
+        segment_states (`torch.FloatTensor` of shape `(batch_size, config.num_segment_tokens, config.hidden_size)`):
+            Final states of the segment tokens.
+        attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
+            Token-to-frame attention of each segment layer, each of shape
+            `(batch_size, config.num_attention_heads, config.num_segment_tokens, num_frames)`.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    classification_loss: torch.FloatTensor | None = None
+    masked_segment_loss: torch.FloatTensor | None = None
+    contrastive_loss: torch.FloatTensor | None = None
+    segment_states: torch.FloatTensor | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class SamAudioForPreTrainingOutput(ModelOutput):
+    r"""
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*):
+            Unweighted sum of the available self-supervised losses.
+        masked_segment_loss (`torch.FloatTensor` of shape `()`, *optional*):
+            Masked segment prediction loss, when frames were masked.
+        contrastive_loss (`torch.FloatTensor` of shape `()`, *optional*, returned in training mode):
+            Self-supervised contrastive loss (segments of one clip are positives).
+        segment_states (`torch.FloatTensor` of shape `(batch_size, config.num_segment_tokens, config.hidden_size)`):
+            Final states of the segment tokens.
+        attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
+            Token-to-frame attention of each segment layer.
+    """
+
+    loss: torch.FloatTensor | None = None
+    masked_segment_loss: torch.FloatTensor | None = None
+    contrastive_loss: torch.FloatTensor | None = None
+    segment_states: torch.FloatTensor | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+def _conv_output_length(length, kernel: int, stride: int):
+    """Length after an unpadded convolution (or STFT without centring); works on ints and tensors."""
+    return (length - kernel) // stride + 1
+
+
+def _compute_mask_indices(
+    frame_mask: torch.BoolTensor, mask_prob: float, mask_length: int, min_masks: int
+) -> torch.BoolTensor:
+    """Sample wav2vec2-style spans of masked frames, on real frames only (`frame_mask` is `True` there)."""
+    batch_size, num_frames = frame_mask.shape
+    device = frame_mask.device
+    lengths = frame_mask.sum(-1)
+    num_starts = (lengths - mask_length + 1).clamp(min=1)
+    # As in wav2vec2: prob * length / span length spans, with a uniform offset so the expected count is exact.
+    num_spans = torch.floor(mask_prob * lengths / mask_length + torch.rand(batch_size, device=device)).long()
+    num_spans = torch.minimum(num_spans.clamp(min=min_masks), num_starts)
+    # Starts drawn without replacement: rank random scores, invalid starts are forced to the end of the ranking.
+    scores = torch.rand(batch_size, num_frames, device=device)
+    positions = torch.arange(num_frames, device=device)
+    scores = scores.masked_fill(positions[None, :] >= num_starts[:, None], 2.0)
+    ranks = scores.argsort(dim=-1).argsort(dim=-1)
+    starts = (ranks < num_spans[:, None]).long()
+    # A frame is masked when a span started within the previous `mask_length` frames.
+    started = starts.cumsum(dim=-1)
+    started_before = F.pad(started, (mask_length, 0))[:, :num_frames]
+    return ((started - started_before) > 0) & frame_mask
+
+
+def _masked_segment_loss(
+    predictions: torch.FloatTensor, targets: torch.FloatTensor, mask_time_indices: torch.BoolTensor
+) -> torch.FloatTensor:
+    """Mean squared error over masked frames only."""
+    per_frame = (predictions.float() - targets.float()).pow(2).mean(dim=-1)
+    mask = mask_time_indices.to(per_frame.dtype)
+    return (per_frame * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def _segment_contrastive_loss(
+    embeddings: torch.FloatTensor, group_ids: torch.LongTensor, temperature: float
+) -> torch.FloatTensor:
+    """Supervised contrastive loss over every segment in the batch; segments of clips sharing a group id are positives.
+
+    `embeddings` is `(batch_size, num_segments, dim)` and L2-normalised. Anchors without any positive are left out,
+    so the loss stays finite when a class occurs once in the batch.
+    """
+    batch_size, num_segments, _ = embeddings.shape
+    flat = embeddings.float().reshape(batch_size * num_segments, -1)
+    groups = group_ids.repeat_interleave(num_segments)
+    is_self = torch.eye(flat.shape[0], dtype=torch.bool, device=flat.device)
+    similarities = (flat @ flat.T / temperature).masked_fill(is_self, float("-inf"))  # (N, N)
+    log_prob = similarities - torch.logsumexp(similarities, dim=-1, keepdim=True)
+    positives = (groups[:, None] == groups[None, :]) & ~is_self
+    num_positives = positives.sum(dim=-1)
+    mean_log_prob = torch.where(positives, log_prob, 0.0).sum(dim=-1) / num_positives.clamp(min=1)
+    has_positive = num_positives > 0
+    return -(mean_log_prob * has_positive).sum() / has_positive.sum().clamp(min=1)
+
+
+def _log_frequency_filterbank(config: SamAudioConfig) -> torch.Tensor:
+    """Triangular filters centred on log-spaced frequencies, shape `(n_fft // 2 + 1, num_octaves * bins_per_octave)`.
+
+    Where the log spacing is finer than the FFT resolution (low notes), each filter is widened to one FFT bin, so every
+    band still receives energy and neighbouring bands interpolate between FFT bins.
+    """
+    num_bins = config.num_octaves * config.bins_per_octave
+    fft_frequencies = torch.linspace(0, config.sampling_rate / 2, config.n_fft // 2 + 1, dtype=torch.float64)
+    centres = config.min_frequency * 2.0 ** (torch.arange(num_bins, dtype=torch.float64) / config.bins_per_octave)
+    log_spacing = centres * (2.0 ** (1.0 / config.bins_per_octave) - 1.0)
+    half_width = torch.clamp(log_spacing, min=config.sampling_rate / config.n_fft)
+    weights = (1.0 - (fft_frequencies[:, None] - centres[None, :]).abs() / half_width[None, :]).clamp(min=0.0)
+    return (weights / weights.sum(dim=0, keepdim=True)).float()
+
+
+def _filterbank_support(config: SamAudioConfig) -> tuple[int, int]:
+    """FFT bins `[start, stop)` outside which every filter of the spectral frontend is zero."""
+    num_freqs = config.n_fft // 2 + 1
+    if config.frontend != "log_frequency":
+        return 0, num_freqs
+    bin_width = config.sampling_rate / config.n_fft
+    lowest_centre = config.min_frequency
+    highest_centre = config.max_frequency * 2.0 ** (-1.0 / config.bins_per_octave)
+    spread = 2.0 ** (1.0 / config.bins_per_octave) - 1.0
+    lowest = lowest_centre - max(lowest_centre * spread, bin_width)
+    highest = highest_centre + max(highest_centre * spread, bin_width)
+    return max(0, math.floor(lowest / bin_width)), min(num_freqs, math.ceil(highest / bin_width) + 1)
+
+
+def _mel_filterbank(config: SamAudioConfig) -> torch.Tensor:
+    """Slaney-normalised mel filters, shape `(n_fft // 2 + 1, num_mel_bins)`."""
+    import torchaudio.functional
+
+    return torchaudio.functional.melscale_fbanks(
+        n_freqs=config.n_fft // 2 + 1,
+        f_min=0.0,
+        f_max=config.sampling_rate / 2,
+        n_mels=config.num_mel_bins,
+        sample_rate=config.sampling_rate,
+        norm="slaney",
+        mel_scale="slaney",
+    )
+
+
+class SamAudioTonicAlignment(nn.Module):
+    """Rotates a pitch-class spectrogram so the clip's tonic lands on bin 0.
+
+    The clip-level pitch-class profile (dominated by the drone) is compared with a learned template at every
+    rotation; a softmax over those scores weighs the rotated spectrograms. Both steps are circular correlations,
+    computed with FFTs along the pitch-class axis.
+    """
+
+    def __init__(self, config: SamAudioConfig):
+        super().__init__()
+        self.temperature = config.tonic_temperature
+        self.tonic_template = nn.Parameter(torch.empty(config.bins_per_octave))
+
+    def forward(self, pitch_classes: torch.FloatTensor, frame_mask: torch.BoolTensor) -> torch.FloatTensor:
+        num_classes = pitch_classes.shape[1]
+        weights = frame_mask[:, None, :].to(pitch_classes.dtype)
+        profile = (pitch_classes * weights).sum(-1) / weights.sum(-1).clamp(min=1.0)  # (batch, pitch_classes)
+        profile = F.normalize(profile - profile.mean(dim=-1, keepdim=True), dim=-1)
+        template = F.normalize(self.tonic_template.float(), dim=0)
+        # scores[r] = sum_p template[p] * profile[p + r]: cosine similarity with the profile rotated by r
+        scores = torch.fft.irfft(
+            torch.fft.rfft(profile, dim=-1) * torch.fft.rfft(template).conj(), n=num_classes, dim=-1
+        )
+        rotation = torch.softmax(scores / self.temperature, dim=-1)  # (batch, rotations)
+        # aligned[p] = sum_r rotation[r] * pitch_classes[p + r]
+        return torch.fft.irfft(
+            torch.fft.rfft(pitch_classes, dim=1) * torch.fft.rfft(rotation, dim=-1).conj()[:, :, None],
+            n=num_classes,
+            dim=1,
+        )
+
+
+class SamAudioSpectralFrontend(nn.Module):
+    """Log-mel or log-frequency spectrogram computed in float32 inside the model, from unpadded STFT frames."""
+
+    def __init__(self, config: SamAudioConfig):
+        super().__init__()
+        self.config = config
+        num_bins = config.num_mel_bins if config.frontend == "log_mel" else config.num_octaves * config.bins_per_octave
+        # Only the FFT bins that some filter covers take part in the filterbank product.
+        self.freq_start, self.freq_stop = _filterbank_support(config)
+        self.register_buffer("window", torch.empty(config.n_fft), persistent=False)
+        self.register_buffer("filterbank", torch.empty(self.freq_stop - self.freq_start, num_bins), persistent=False)
+        self.fold_octaves = config.frontend == "log_frequency" and config.tonic_alignment
+        self.tonic_alignment = SamAudioTonicAlignment(config) if self.fold_octaves else None
+
+    def compute_filterbank(self) -> torch.Tensor:
+        """The filterbank restricted to FFT bins `freq_start:freq_stop`, shape `(num_freqs, num_bins)`."""
+        if self.config.frontend == "log_mel":
+            filterbank = _mel_filterbank(self.config)
+        else:
+            filterbank = _log_frequency_filterbank(self.config)
+        return filterbank[self.freq_start : self.freq_stop]
+
+    def forward(self, input_values: torch.FloatTensor, frame_mask: torch.BoolTensor) -> torch.FloatTensor:
+        # FFTs are not supported in half precision, and log-power needs the range of float32.
+        with torch.autocast(device_type=input_values.device.type, enabled=False):
+            spectrum = torch.stft(
+                input_values.float(),
+                n_fft=self.config.n_fft,
+                hop_length=self.config.hop_length,
+                window=self.window.float(),
+                center=False,
+                return_complex=True,
+            )
+            spectrum = spectrum[:, self.freq_start : self.freq_stop]
+            power = spectrum.real.pow(2) + spectrum.imag.pow(2)  # (batch, freqs, frames)
+            bands = torch.matmul(self.filterbank.float().T, power)  # (batch, bins, frames)
+            if self.fold_octaves:
+                batch_size, _, num_frames = bands.shape
+                bands = bands.view(batch_size, self.config.num_octaves, -1, num_frames).sum(dim=1)
+            features = torch.log(bands + self.config.spectrogram_floor)
+            if self.tonic_alignment is not None:
+                features = self.tonic_alignment(features, frame_mask)
+        return features
+
+
+class SamAudioConvLayer(nn.Module):
+    """Strided Conv1d, layer norm over channels, activation (wav2vec2's "layer" variant, padding-independent)."""
+
+    def __init__(self, config: SamAudioConfig, layer_id: int):
+        super().__init__()
+        in_channels = config.frontend_channels if layer_id == 0 else config.conv_dim[layer_id - 1]
+        self.conv = nn.Conv1d(
+            in_channels,
+            config.conv_dim[layer_id],
+            kernel_size=config.conv_kernel[layer_id],
+            stride=config.conv_stride[layer_id],
+            bias=config.conv_bias,
+        )
+        self.layer_norm = nn.LayerNorm(config.conv_dim[layer_id], eps=config.layer_norm_eps)
+        self.activation = ACT2FN[config.feat_extract_activation]
+
+    def forward(self, hidden_states: torch.FloatTensor) -> torch.FloatTensor:
+        hidden_states = self.conv(hidden_states)
+        hidden_states = self.layer_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        return self.activation(hidden_states)
+
+
+class SamAudioFeatureEncoder(nn.Module):
+    """Raw audio to conv features: an optional spectral frontend, then the strided conv stack."""
+
+    def __init__(self, config: SamAudioConfig):
+        super().__init__()
+        self.frontend = None if config.frontend == "waveform" else SamAudioSpectralFrontend(config)
+        self.conv_layers = nn.ModuleList(
+            [SamAudioConvLayer(config, layer_id) for layer_id in range(len(config.conv_dim))]
+        )
+
+    def forward(
+        self, input_values: torch.FloatTensor, spectrogram_frame_mask: torch.BoolTensor | None
+    ) -> torch.FloatTensor:
+        if self.frontend is None:
+            hidden_states = input_values[:, None, :]  # (batch, 1, samples)
+        else:
+            hidden_states = self.frontend(input_values, spectrogram_frame_mask)  # (batch, bins, frames)
+        hidden_states = hidden_states.to(self.conv_layers[0].conv.weight.dtype)
+        for conv_layer in self.conv_layers:
+            hidden_states = conv_layer(hidden_states)
+        return hidden_states  # (batch, conv_dim[-1], frames)
+
+
+class SamAudioFeatureProjection(nn.Module):
+    def __init__(self, config: SamAudioConfig):
+        super().__init__()
+        self.layer_norm = nn.LayerNorm(config.conv_dim[-1], eps=config.layer_norm_eps)
+        self.projection = nn.Linear(config.conv_dim[-1], config.hidden_size)
+        self.dropout = nn.Dropout(config.feat_proj_dropout)
+
+    def forward(self, hidden_states: torch.FloatTensor) -> tuple[torch.FloatTensor, torch.FloatTensor]:
+        norm_hidden_states = self.layer_norm(hidden_states)
+        hidden_states = self.dropout(self.projection(norm_hidden_states))
+        return hidden_states, norm_hidden_states
+
+
+class SamAudioPositionalConvEmbedding(nn.Module):
+    """Grouped convolution over frames that adds relative position and local context to each frame."""
+
+    def __init__(self, config: SamAudioConfig):
+        super().__init__()
+        self.conv = nn.Conv1d(
+            config.hidden_size,
+            config.hidden_size,
+            kernel_size=config.num_conv_pos_embeddings,
+            padding=config.num_conv_pos_embeddings // 2,
+            groups=config.num_conv_pos_embedding_groups,
+        )
+        self.activation = ACT2FN[config.hidden_act]
+
+    def forward(self, hidden_states: torch.FloatTensor) -> torch.FloatTensor:
+        return self.activation(self.conv(hidden_states.transpose(1, 2))).transpose(1, 2)
+
+
+class SamAudioAttention(nn.Module):
+    """Multi-head attention with separate query and key/value inputs, on `F.scaled_dot_product_attention`."""
+
+    def __init__(self, config: SamAudioConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.dropout = config.attention_dropout
+        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(
+        self,
+        hidden_states: torch.FloatTensor,
+        key_value_states: torch.FloatTensor | None = None,
+        attention_mask: torch.FloatTensor | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.FloatTensor, torch.FloatTensor | None]:
+        key_value_states = hidden_states if key_value_states is None else key_value_states
+        batch_size, num_queries, hidden_size = hidden_states.shape
+        num_keys = key_value_states.shape[1]
+        query = self.q_proj(hidden_states).view(batch_size, num_queries, self.num_heads, self.head_dim).transpose(1, 2)
+        key = self.k_proj(key_value_states).view(batch_size, num_keys, self.num_heads, self.head_dim).transpose(1, 2)
+        value = self.v_proj(key_value_states).view(batch_size, num_keys, self.num_heads, self.head_dim).transpose(1, 2)
+        dropout = self.dropout if self.training else 0.0
+
+        attention_weights = None
+        if output_attentions:
+            scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(self.head_dim)
+            if attention_mask is not None:
+                scores = scores + attention_mask
+            attention_weights = torch.softmax(scores.float(), dim=-1).to(query.dtype)  # (batch, heads, queries, keys)
+            output = torch.matmul(F.dropout(attention_weights, p=dropout, training=self.training), value)
+        else:
+            output = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout)
+        output = output.transpose(1, 2).reshape(batch_size, num_queries, hidden_size)
+        return self.out_proj(output), attention_weights
+
+
+class SamAudioFeedForward(nn.Module):
+    def __init__(self, config: SamAudioConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.activation = ACT2FN[config.hidden_act]
+        self.activation_dropout = nn.Dropout(config.activation_dropout)
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+
+    def forward(self, hidden_states: torch.FloatTensor) -> torch.FloatTensor:
+        return self.fc2(self.activation_dropout(self.activation(self.fc1(hidden_states))))
+
+
+class SamAudioSegmentLayer(nn.Module):
+    """Pre-norm block: segment tokens attend to each other, then to the frames, then a feed-forward."""
+
+    def __init__(self, config: SamAudioConfig):
+        super().__init__()
+        self.self_attn_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.self_attn = SamAudioAttention(config)
+        self.cross_attn_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.cross_attn = SamAudioAttention(config)
+        self.final_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.feed_forward = SamAudioFeedForward(config)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+
+    def forward(
+        self,
+        segment_states: torch.FloatTensor,
+        frame_states: torch.FloatTensor,
+        frame_attention_mask: torch.FloatTensor,
+        output_attentions: bool = False,
+    ) -> tuple[torch.FloatTensor, torch.FloatTensor | None]:
+        attended, _ = self.self_attn(self.self_attn_layer_norm(segment_states))
+        segment_states = segment_states + self.dropout(attended)
+        attended, frame_attention = self.cross_attn(
+            self.cross_attn_layer_norm(segment_states),
+            key_value_states=frame_states,
+            attention_mask=frame_attention_mask,
+            output_attentions=output_attentions,
+        )
+        segment_states = segment_states + self.dropout(attended)
+        segment_states = segment_states + self.dropout(self.feed_forward(self.final_layer_norm(segment_states)))
+        return segment_states, frame_attention
+
+
+class SamAudioSegmentDecoder(nn.Module):
+    """Learnable segment tokens refined by `num_segment_layers` segment layers."""
+
+    def __init__(self, config: SamAudioConfig):
+        super().__init__()
+        self.segment_tokens = nn.Parameter(torch.empty(config.num_segment_tokens, config.hidden_size))
+        self.layers = nn.ModuleList([SamAudioSegmentLayer(config) for _ in range(config.num_segment_layers)])
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(
+        self, frame_states: torch.FloatTensor, frame_attention_mask: torch.FloatTensor, output_attentions: bool = False
+    ) -> tuple[torch.FloatTensor, tuple[torch.FloatTensor, ...] | None]:
+        segment_states = self.segment_tokens.to(frame_states.dtype).expand(frame_states.shape[0], -1, -1)
+        attentions = () if output_attentions else None
+        for layer in self.layers:
+            segment_states, frame_attention = layer(
+                segment_states, frame_states, frame_attention_mask, output_attentions=output_attentions
+            )
+            if output_attentions:
+                attentions = attentions + (frame_attention,)
+        return self.layer_norm(segment_states), attentions
+
+
+class SamAudioMaskedSegmentHead(nn.Module):
+    """Predicts the conv features of every frame from its masked neighbourhood and the segment states."""
+
+    def __init__(self, config: SamAudioConfig):
+        super().__init__()
+        self.cross_attn_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.cross_attn = SamAudioAttention(config)
+        self.final_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.feed_forward = SamAudioFeedForward(config)
+        self.prediction = nn.Linear(config.hidden_size, config.conv_dim[-1])
+
+    def forward(self, frame_states: torch.FloatTensor, segment_states: torch.FloatTensor) -> torch.FloatTensor:
+        attended, _ = self.cross_attn(self.cross_attn_layer_norm(frame_states), key_value_states=segment_states)
+        hidden_states = frame_states + attended
+        hidden_states = hidden_states + self.feed_forward(self.final_layer_norm(hidden_states))
+        return self.prediction(hidden_states)  # (batch, frames, conv_dim[-1])
+
+
+class SamAudioContrastiveHead(nn.Module):
+    """Projects segment states to L2-normalised embeddings for the contrastive loss."""
+
+    def __init__(self, config: SamAudioConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = ACT2FN[config.hidden_act]
+        self.projection = nn.Linear(config.hidden_size, config.contrastive_proj_size)
+
+    def forward(self, segment_states: torch.FloatTensor) -> torch.FloatTensor:
+        return F.normalize(self.projection(self.activation(self.dense(segment_states))), dim=-1)
+
+
+class SamAudioPreTrainedModel(PreTrainedModel):
+    config_class = SamAudioConfig
+    base_model_prefix = "sam_audio"
+    main_input_name = "input_values"
+    input_modalities = ("audio",)
+    supports_gradient_checkpointing = False
+    _supports_sdpa = True
+    _no_split_modules = ["SamAudioSegmentLayer"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, SamAudioConvLayer):
+            init.kaiming_normal_(module.conv.weight)
+        elif isinstance(module, SamAudioModel):
+            init.uniform_(module.masked_spec_embed)
+        elif isinstance(module, SamAudioSegmentDecoder):
+            init.normal_(module.segment_tokens, std=self.config.initializer_range)
+        elif isinstance(module, SamAudioTonicAlignment):
+            init.normal_(module.tonic_template, std=self.config.initializer_range)
+        elif isinstance(module, SamAudioSpectralFrontend):
+            # Non-persistent buffers are not in checkpoints, so they are (re)computed here on every load.
+            init.copy_(module.window, torch.hann_window(self.config.n_fft, dtype=torch.float32))
+            init.copy_(module.filterbank, module.compute_filterbank())
+
+    def _get_feat_extract_output_lengths(self, input_lengths: torch.LongTensor | int) -> torch.LongTensor | int:
+        """Encoder frames computed from `input_lengths` samples (zero or less: too short for one frame)."""
+        lengths = input_lengths
+        if self.config.frontend != "waveform":
+            lengths = _conv_output_length(lengths, self.config.n_fft, self.config.hop_length)
+        for kernel, stride in zip(self.config.conv_kernel, self.config.conv_stride):
+            lengths = _conv_output_length(lengths, kernel, stride)
+        return lengths
+
+    def _get_spectrogram_lengths(self, input_lengths: torch.LongTensor) -> torch.LongTensor:
+        return _conv_output_length(input_lengths, self.config.n_fft, self.config.hop_length)
+
+    @property
+    def receptive_field(self) -> int:
+        """Fewest input samples that yield one encoder frame."""
+        samples = 1
+        for kernel, stride in zip(reversed(self.config.conv_kernel), reversed(self.config.conv_stride)):
+            samples = (samples - 1) * stride + kernel
+        if self.config.frontend != "waveform":
+            samples = (samples - 1) * self.config.hop_length + self.config.n_fft
+        return samples
+
+
+class SamAudioModel(SamAudioPreTrainedModel):
+    """The bare SAM-Audio encoder: feature encoder, masked frames, positional conv, segment decoder."""
+
+    _auto_class = "AutoModel"
+
+    def __init__(self, config: SamAudioConfig):
+        super().__init__(config)
+        self.config = config
+        self.feature_encoder = SamAudioFeatureEncoder(config)
+        self.feature_projection = SamAudioFeatureProjection(config)
+        self.masked_spec_embed = nn.Parameter(torch.empty(config.hidden_size))
+        self.pos_conv_embed = SamAudioPositionalConvEmbedding(config)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.segment_decoder = SamAudioSegmentDecoder(config)
+        self.masked_segment_head = SamAudioMaskedSegmentHead(config)
+        self.post_init()
+
+    def forward(
+        self,
+        input_values: torch.FloatTensor,
+        attention_mask: torch.LongTensor | None = None,
+        mask_time_indices: torch.BoolTensor | None = None,
+        output_attentions: bool = False,
+    ) -> SamAudioModelOutput:
+        r"""
+        Args:
+            input_values (`torch.FloatTensor` of shape `(batch_size, num_samples)`):
+                Raw audio at `config.sampling_rate`, as produced by `SamAudioFeatureExtractor`.
+            attention_mask (`torch.LongTensor` of shape `(batch_size, num_samples)`, *optional*):
+                1 on audio samples, 0 on right padding. Needed for batches of clips of different lengths.
+            mask_time_indices (`torch.BoolTensor` of shape `(batch_size, num_frames)`, *optional*):
+                Frames to mask for masked segment prediction. When omitted, spans are sampled in training mode
+                (`config.mask_time_prob`) and nothing is masked in eval mode.
+            output_attentions (`bool`, *optional*, defaults to `False`):
+                Return the token-to-frame attention maps of every segment layer.
+        """
+        if input_values.dim() != 2:
+            raise ValueError(
+                f"`input_values` must have shape (batch_size, num_samples), got {tuple(input_values.shape)}; use "
+                "SamAudioFeatureExtractor to batch and mix down audio."
+            )
+        if input_values.shape[-1] < self.receptive_field:
+            raise ValueError(
+                f"Input of {input_values.shape[-1]} samples is shorter than the model's receptive field "
+                f"({self.receptive_field} samples = {self.receptive_field / self.config.sampling_rate:.3f} s); pad "
+                "or pass longer audio."
+            )
+        if attention_mask is None:
+            input_lengths = torch.full(
+                (input_values.shape[0],), input_values.shape[-1], dtype=torch.long, device=input_values.device
+            )
+        else:
+            input_lengths = attention_mask.sum(dim=-1).long()
+
+        spectrogram_frame_mask = None
+        if self.config.frontend != "waveform":
+            num_spectrogram_frames = _conv_output_length(
+                input_values.shape[-1], self.config.n_fft, self.config.hop_length
+            )
+            spectrogram_frame_mask = self._lengths_to_mask(
+                self._get_spectrogram_lengths(input_lengths), num_spectrogram_frames
+            )
+        conv_features = self.feature_encoder(input_values, spectrogram_frame_mask)
+        conv_features = conv_features.transpose(1, 2)  # (batch, frames, conv_dim[-1])
+        frame_lengths = self._get_feat_extract_output_lengths(input_lengths)
+        frame_mask = self._lengths_to_mask(frame_lengths, conv_features.shape[1])
+
+        hidden_states, extract_features = self.feature_projection(conv_features)
+        if mask_time_indices is None and self.training and self.config.mask_time_prob > 0:
+            mask_time_indices = _compute_mask_indices(
+                frame_mask, self.config.mask_time_prob, self.config.mask_time_length, self.config.mask_time_min_masks
+            )
+        if mask_time_indices is not None:
+            mask_time_indices = mask_time_indices.bool() & frame_mask
+            hidden_states = torch.where(
+                mask_time_indices[..., None], self.masked_spec_embed.to(hidden_states.dtype), hidden_states
+            )
+        # Zero the padding so the positional conv sees the same zeros an unpadded clip is padded with.
+        hidden_states = hidden_states * frame_mask[..., None].to(hidden_states.dtype)
+        hidden_states = hidden_states + self.pos_conv_embed(hidden_states)
+        hidden_states = self.dropout(self.layer_norm(hidden_states))
+
+        frame_attention_mask = torch.zeros(frame_mask.shape, dtype=hidden_states.dtype, device=hidden_states.device)
+        frame_attention_mask = frame_attention_mask.masked_fill(~frame_mask, torch.finfo(hidden_states.dtype).min)
+        segment_states, attentions = self.segment_decoder(
+            hidden_states, frame_attention_mask[:, None, None, :], output_attentions=output_attentions
+        )
+
+        masked_segment_loss = None
+        if mask_time_indices is not None:
+            predictions = self.masked_segment_head(hidden_states, segment_states)
+            # Stop-gradient target, normalised per frame so its scale cannot shrink to make the task trivial.
+            targets = F.layer_norm(conv_features.detach().float(), conv_features.shape[-1:])
+            masked_segment_loss = _masked_segment_loss(predictions, targets, mask_time_indices)
+
+        return SamAudioModelOutput(
+            last_hidden_state=hidden_states,
+            segment_states=segment_states,
+            extract_features=extract_features,
+            masked_segment_loss=masked_segment_loss,
+            mask_time_indices=mask_time_indices,
+            frame_mask=frame_mask,
+            attentions=attentions,
+        )
+
+    @staticmethod
+    def _lengths_to_mask(lengths: torch.LongTensor, max_length: int) -> torch.BoolTensor:
+        """`True` on the first `lengths` positions; at least one, so a too-short clip never has an empty softmax."""
+        positions = torch.arange(max_length, device=lengths.device)
+        return positions[None, :] < lengths.clamp(min=1)[:, None]
+
+
+class SamAudioForAudioClassification(SamAudioPreTrainedModel):
+    """SAM-Audio with a classification head on the mean of the segment states (raga classification)."""
+
+    _auto_class = "AutoModelForAudioClassification"
+
+    def __init__(self, config: SamAudioConfig):
+        super().__init__(config)
+        self.sam_audio = SamAudioModel(config)
+        self.contrastive_head = SamAudioContrastiveHead(config)
+        self.dropout = nn.Dropout(config.final_dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        input_values: torch.FloatTensor,
+        attention_mask: torch.LongTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        mask_time_indices: torch.BoolTensor | None = None,
+        output_attentions: bool = False,
+    ) -> SamAudioClassifierOutput:
+        r"""
+        Args:
+            input_values (`torch.FloatTensor` of shape `(batch_size, num_samples)`):
+                Raw audio at `config.sampling_rate`, as produced by `SamAudioFeatureExtractor`.
+            attention_mask (`torch.LongTensor` of shape `(batch_size, num_samples)`, *optional*):
+                1 on audio samples, 0 on right padding.
+            labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+                Raga class indices in `[0, config.num_labels)`. They give `loss` and make the contrastive loss
+                supervised.
+            mask_time_indices (`torch.BoolTensor` of shape `(batch_size, num_frames)`, *optional*):
+                Frames to mask for masked segment prediction (sampled automatically in training mode).
+            output_attentions (`bool`, *optional*, defaults to `False`):
+                Return the token-to-frame attention maps.
+        """
+        outputs = self.sam_audio(
+            input_values,
+            attention_mask=attention_mask,
+            mask_time_indices=mask_time_indices,
+            output_attentions=output_attentions,
+        )
+        segment_states = outputs.segment_states
+        logits = self.classifier(self.dropout(segment_states.mean(dim=1)))
+
+        classification_loss = None
+        if labels is not None:
+            classification_loss = F.cross_entropy(
+                logits.float(), labels.to(logits.device), label_smoothing=self.config.label_smoothing
+            )
+        contrastive_loss = None
+        if self.training:
+            # With labels, clips of the same raga are positives; without, only the segments of one clip.
+            group_ids = labels if labels is not None else torch.arange(logits.shape[0], device=logits.device)
+            contrastive_loss = _segment_contrastive_loss(
+                self.contrastive_head(segment_states), group_ids, self.config.contrastive_temperature
+            )
+
+        return SamAudioClassifierOutput(
+            loss=classification_loss,
+            logits=logits,
+            classification_loss=classification_loss,
+            masked_segment_loss=outputs.masked_segment_loss,
+            contrastive_loss=contrastive_loss,
+            segment_states=segment_states,
+            attentions=outputs.attentions,
+        )
+
+
+class SamAudioForPreTraining(SamAudioPreTrainedModel):
+    """SAM-Audio trained without labels: masked segment prediction plus self-supervised contrastive segments."""
+
+    _auto_class = "AutoModelForPreTraining"
+
+    def __init__(self, config: SamAudioConfig):
+        super().__init__(config)
+        self.sam_audio = SamAudioModel(config)
+        self.contrastive_head = SamAudioContrastiveHead(config)
+        self.post_init()
+
+    def forward(
+        self,
+        input_values: torch.FloatTensor,
+        attention_mask: torch.LongTensor | None = None,
+        mask_time_indices: torch.BoolTensor | None = None,
+        output_attentions: bool = False,
+    ) -> SamAudioForPreTrainingOutput:
+        r"""
+        Args:
+            input_values (`torch.FloatTensor` of shape `(batch_size, num_samples)`):
+                Raw audio at `config.sampling_rate`.
+            attention_mask (`torch.LongTensor` of shape `(batch_size, num_samples)`, *optional*):
+                1 on audio samples, 0 on right padding.
+            mask_time_indices (`torch.BoolTensor` of shape `(batch_size, num_frames)`, *optional*):
+                Frames to mask (sampled automatically in training mode).
+            output_attentions (`bool`, *optional*, defaults to `False`):
+                Return the token-to-frame attention maps.
+        """
+        outputs = self.sam_audio(
+            input_values,
+            attention_mask=attention_mask,
+            mask_time_indices=mask_time_indices,
+            output_attentions=output_attentions,
+        )
+        contrastive_loss = None
+        if self.training:
+            clip_ids = torch.arange(input_values.shape[0], device=input_values.device)
+            contrastive_loss = _segment_contrastive_loss(
+                self.contrastive_head(outputs.segment_states), clip_ids, self.config.contrastive_temperature
+            )
+        losses = [term for term in (outputs.masked_segment_loss, contrastive_loss) if term is not None]
+        return SamAudioForPreTrainingOutput(
+            loss=sum(losses) if losses else None,
+            masked_segment_loss=outputs.masked_segment_loss,
+            contrastive_loss=contrastive_loss,
+            segment_states=outputs.segment_states,
+            attentions=outputs.attentions,
+        )
+
+
+def register_auto_classes() -> None:
+    """Register the SAM-Audio classes with the transformers Auto classes, for use without `trust_remote_code`."""
+    from transformers import (
+        AutoConfig,
+        AutoFeatureExtractor,
+        AutoModel,
+        AutoModelForAudioClassification,
+        AutoModelForPreTraining,
+    )
+
+    try:
+        from .feature_extraction_sam_audio import SamAudioFeatureExtractor
+    except ImportError:
+        from feature_extraction_sam_audio import SamAudioFeatureExtractor
+
+    AutoConfig.register(SamAudioConfig.model_type, SamAudioConfig, exist_ok=True)
+    AutoFeatureExtractor.register(SamAudioConfig, SamAudioFeatureExtractor, exist_ok=True)
+    AutoModel.register(SamAudioConfig, SamAudioModel, exist_ok=True)
+    AutoModelForAudioClassification.register(SamAudioConfig, SamAudioForAudioClassification, exist_ok=True)
+    AutoModelForPreTraining.register(SamAudioConfig, SamAudioForPreTraining, exist_ok=True)
+
+
+__all__ = [
+    "SamAudioPreTrainedModel",
+    "SamAudioModel",
+    "SamAudioForAudioClassification",
+    "SamAudioForPreTraining",
+    "register_auto_classes",
+]

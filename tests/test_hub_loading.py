@@ -1,0 +1,118 @@
+"""A saved folder is what a Hub upload holds: it must load with the Auto classes in a process without this package."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from configuration_sam_audio import SamAudioConfig
+from feature_extraction_sam_audio import SamAudioFeatureExtractor
+from modeling_sam_audio import SamAudioForAudioClassification, SamAudioModel
+
+
+RAGAS = ["Kalyani", "Kharaharapriya", "Mayamalavagoulai", "Todi"]
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("saved")
+    config = SamAudioConfig(
+        hidden_size=32,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_segment_tokens=4,
+        num_segment_layers=1,
+        conv_dim=(16, 16),
+        id2label=dict(enumerate(RAGAS)),
+        label2id={name: index for index, name in enumerate(RAGAS)},
+    )
+    torch.manual_seed(0)
+    model = SamAudioForAudioClassification(config).eval()
+    model.save_pretrained(directory)
+    SamAudioFeatureExtractor().save_pretrained(directory)
+    clip = np.random.default_rng(0).standard_normal(16000 * 2).astype(np.float32)
+    np.save(directory / "clip.npy", clip)
+    with torch.no_grad():
+        inputs = SamAudioFeatureExtractor()(clip, sampling_rate=16000, return_tensors="pt")
+        np.save(directory / "expected_logits.npy", model(**inputs).logits.numpy())
+    return directory
+
+
+def run_isolated(script: str, cwd, hf_home) -> dict:
+    """Run `script` in a fresh interpreter whose import path does not include this repository."""
+    environment = {
+        key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "HF_MODULES_CACHE", "HF_HOME")
+    }
+    environment.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", PYTHONNOUSERSITE="1")
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", textwrap.dedent(script)],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_saved_folder_holds_code_and_auto_map(saved_model):
+    files = {path.name for path in saved_model.iterdir()}
+    assert {"config.json", "model.safetensors", "preprocessor_config.json"} <= files
+    assert {"configuration_sam_audio.py", "modeling_sam_audio.py"} <= files
+    config = json.loads((saved_model / "config.json").read_text())
+    assert config["auto_map"]["AutoModel"] == "modeling_sam_audio.SamAudioModel"
+    assert config["auto_map"]["AutoModelForAudioClassification"].endswith("SamAudioForAudioClassification")
+    preprocessor = json.loads((saved_model / "preprocessor_config.json").read_text())
+    assert preprocessor["auto_map"]["AutoFeatureExtractor"].endswith("SamAudioFeatureExtractor")
+
+
+def test_loads_in_fresh_process_with_identical_logits_and_pipeline(saved_model, tmp_path):
+    script = f"""
+        import json, sys
+        import numpy as np, torch
+        from transformers import AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification, pipeline
+        directory = {str(saved_model)!r}
+        model = AutoModelForAudioClassification.from_pretrained(directory, trust_remote_code=True).eval()
+        extractor = AutoFeatureExtractor.from_pretrained(directory, trust_remote_code=True)
+        clip = np.load(directory + "/clip.npy")
+        with torch.no_grad():
+            logits = model(**extractor(clip, sampling_rate=16000, return_tensors="pt")).logits.numpy()
+        expected = np.load(directory + "/expected_logits.npy")
+        base = AutoModel.from_pretrained(directory, trust_remote_code=True)
+        classifier = pipeline("audio-classification", model=directory, trust_remote_code=True)
+        from_array = classifier(clip, top_k=2)
+        from_dict = classifier({{"raw": np.tile(clip, 3)[: 44100 * 2], "sampling_rate": 44100}}, top_k=4)
+        print(json.dumps({{
+            "model_module": type(model).__module__,
+            "base_class": type(base).__name__,
+            "package_imported": "modeling_sam_audio" in sys.modules,
+            "max_diff": float(np.abs(logits - expected).max()),
+            "from_array": from_array,
+            "from_dict": from_dict,
+        }}))
+    """
+    result = run_isolated(script, cwd=tmp_path, hf_home=tmp_path / "hf_home")
+    assert result["model_module"].startswith("transformers_modules")
+    assert not result["package_imported"]
+    assert result["base_class"] == "SamAudioModel"
+    assert result["max_diff"] == 0.0
+    assert len(result["from_array"]) == 2
+    assert {entry["label"] for entry in result["from_dict"]} == set(RAGAS)
+    assert abs(sum(entry["score"] for entry in result["from_dict"]) - 1.0) < 1e-4
+    assert all(entry["label"] in RAGAS for entry in result["from_array"])
+
+
+def test_auto_classes_without_remote_code(saved_model):
+    from transformers import AutoModel, AutoModelForAudioClassification
+
+    from modeling_sam_audio import register_auto_classes
+
+    register_auto_classes()
+    assert isinstance(AutoModelForAudioClassification.from_pretrained(saved_model), SamAudioForAudioClassification)
+    assert isinstance(AutoModel.from_pretrained(saved_model), SamAudioModel)

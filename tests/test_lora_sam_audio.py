@@ -1,0 +1,104 @@
+"""LoRA matrix in the style of peft's custom-model tests: each case x each model class."""
+
+import pytest
+import torch
+from peft import PeftModel
+from test_modeling_sam_audio import SamAudioModelTester
+
+from lora_sam_audio import apply_lora, lora_target_pattern
+from modeling_sam_audio import SamAudioForAudioClassification, SamAudioForPreTraining
+
+
+TEST_CASES = [
+    ("attention", {"target_modules": ("q_proj", "v_proj")}),
+    ("attention_and_feed_forward", {}),
+    ("with_conv_layers", {"include_conv_layers": True}),
+    ("rank_2_dropout", {"r": 2, "lora_dropout": 0.1}),
+]
+MODEL_CLASSES = (SamAudioForAudioClassification, SamAudioForPreTraining)
+
+
+def make_inputs(model_class):
+    tester = SamAudioModelTester()
+    config, input_values, attention_mask, labels = tester.prepare_config_and_inputs()
+    inputs = {"input_values": input_values, "attention_mask": attention_mask}
+    if model_class is SamAudioForAudioClassification:
+        inputs["labels"] = labels
+    return config, inputs
+
+
+def output_of(outputs):
+    return outputs.logits if hasattr(outputs, "logits") else outputs.segment_states
+
+
+@pytest.mark.parametrize("model_class", MODEL_CLASSES)
+@pytest.mark.parametrize("name, lora_kwargs", TEST_CASES)
+def test_only_adapters_and_saved_modules_train(name, lora_kwargs, model_class):
+    torch.manual_seed(0)
+    config, inputs = make_inputs(model_class)
+    model = apply_lora(model_class(config), **lora_kwargs)
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    model.train()
+    for _ in range(3):
+        outputs = model(**inputs)
+        loss = sum(t for t in (outputs.loss, outputs.masked_segment_loss, outputs.contrastive_loss) if t is not None)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    changed = {key for key, value in model.state_dict().items() if not torch.equal(value, before[key])}
+    assert changed, "nothing trained"
+    for key in changed:
+        assert "lora_" in key or "modules_to_save" in key, f"{key} changed but is neither an adapter nor saved"
+    if model_class is SamAudioForAudioClassification:
+        assert any("classifier.modules_to_save" in key for key in changed)
+    if lora_kwargs.get("include_conv_layers"):
+        assert any("conv_layers" in key and "lora_" in key for key in changed)
+
+
+@pytest.mark.parametrize("model_class", MODEL_CLASSES)
+def test_adapter_reload_and_merge_reproduce_outputs(model_class, tmp_path):
+    torch.manual_seed(0)
+    config, inputs = make_inputs(model_class)
+    inputs.pop("labels", None)
+    base = model_class(config)
+    base.save_pretrained(tmp_path / "base")
+    model = apply_lora(base, include_conv_layers=True)
+    # Move the adapters away from their zero initialisation so that they matter.
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(std=0.1)
+    model.eval()
+    with torch.no_grad():
+        expected = output_of(model(**inputs))
+    model.save_pretrained(tmp_path / "adapter")
+
+    reloaded = PeftModel.from_pretrained(model_class.from_pretrained(tmp_path / "base"), tmp_path / "adapter").eval()
+    merged = reloaded.merge_and_unload().eval()
+    assert type(merged) is model_class
+    with torch.no_grad():
+        assert (output_of(reloaded(**inputs)) - expected).abs().max() <= 1e-5
+        assert (output_of(merged(**inputs)) - expected).abs().max() <= 1e-5
+
+
+def test_target_pattern_matches_intended_modules():
+    config, _ = make_inputs(SamAudioForAudioClassification)
+    model = SamAudioForAudioClassification(config)
+    import re
+
+    pattern = lora_target_pattern(include_conv_layers=True)
+    matched = {name for name, _ in model.named_modules() if re.fullmatch(pattern, name)}
+    assert "sam_audio.segment_decoder.layers.0.cross_attn.q_proj" in matched
+    assert "sam_audio.segment_decoder.layers.1.feed_forward.fc2" in matched
+    assert "sam_audio.feature_encoder.conv_layers.0.conv" in matched
+    assert "sam_audio.pos_conv_embed.conv" not in matched
+    assert "classifier" not in matched
+
+
+def test_invalid_lora_arguments_raise():
+    config, _ = make_inputs(SamAudioForAudioClassification)
+    with pytest.raises(ValueError, match="rank"):
+        apply_lora(SamAudioForAudioClassification(config), r=0)
+    with pytest.raises(ValueError, match="target"):
+        lora_target_pattern(target_modules=())
