@@ -1,0 +1,522 @@
+#!/usr/bin/env python
+"""Train, evaluate and publish a SAM-Audio raga classifier.
+
+    python run_raga_classification.py --config config.yaml [--batch-size 16 --epochs 100 --lr 0.001 --seed 42]
+    accelerate launch run_raga_classification.py --config config.yaml
+
+Every option is a field of the argument dataclasses below (or of `TrainingArguments`); `config.yaml` sets them for a
+run, and flags on the command line override the YAML.
+"""
+
+import logging
+import netrc
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import datasets
+import torch
+import transformers
+import yaml
+from huggingface_hub import upload_folder
+from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from configuration_sam_audio import SamAudioConfig
+from data_sam_audio import (
+    AugmentationConfig,
+    DatasetUnavailableError,
+    RagaAudioTransform,
+    SamAudioDataCollator,
+    check_columns,
+    label_names_of,
+    load_raga_dataset,
+    stratified_group_split,
+)
+from evaluation_sam_audio import build_compute_metrics, save_confusion_matrix
+from feature_extraction_sam_audio import SamAudioFeatureExtractor
+from hub_sam_audio import HUB_IGNORE_PATTERNS, hub_unreachable_reason, write_model_card
+from lora_sam_audio import DEFAULT_LORA_TARGETS, apply_lora
+from modeling_sam_audio import SamAudioForAudioClassification
+
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelArguments:
+    """The model: a checkpoint to start from, or the hyperparameters of a new one (unset fields keep the
+    `SamAudioConfig` defaults)."""
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Folder or Hub id of a SAM-Audio checkpoint; unset trains a new model."}
+    )
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow code from a Hub checkpoint to run."})
+    frontend: str | None = field(default=None, metadata={"help": "'log_frequency', 'log_mel' or 'waveform'."})
+    hidden_size: int | None = field(default=None, metadata={"help": "Width of frames, segment tokens and attention."})
+    num_attention_heads: int | None = field(default=None, metadata={"help": "Heads per attention layer."})
+    intermediate_size: int | None = field(default=None, metadata={"help": "Width of the feed-forward blocks."})
+    num_segment_tokens: int | None = field(default=None, metadata={"help": "Learnable segment tokens."})
+    num_segment_layers: int | None = field(default=None, metadata={"help": "Segment attention layers."})
+    conv_dim: list[int] | None = field(default=None, metadata={"help": "Channels of each conv layer."})
+    conv_kernel: list[int] | None = field(default=None, metadata={"help": "Kernel of each conv layer."})
+    conv_stride: list[int] | None = field(default=None, metadata={"help": "Stride of each conv layer."})
+    n_fft: int | None = field(default=None, metadata={"help": "FFT size of the spectral frontends."})
+    hop_length: int | None = field(default=None, metadata={"help": "Hop of the spectral frontends, in samples."})
+    bins_per_semitone: int | None = field(default=None, metadata={"help": "Resolution of 'log_frequency'."})
+    tonic_alignment: bool | None = field(default=None, metadata={"help": "Rotate pitch classes to the tonic."})
+    mask_time_prob: float | None = field(default=None, metadata={"help": "Fraction of frames masked in training."})
+    mask_time_length: int | None = field(default=None, metadata={"help": "Length of masked spans, in frames."})
+    contrastive_temperature: float | None = field(default=None, metadata={"help": "Contrastive loss temperature."})
+    contrastive_proj_size: int | None = field(default=None, metadata={"help": "Width of contrastive embeddings."})
+    hidden_dropout: float | None = field(default=None, metadata={"help": "Dropout in the segment layers."})
+    final_dropout: float | None = field(default=None, metadata={"help": "Dropout before the classifier."})
+    label_smoothing: float | None = field(default=None, metadata={"help": "Label smoothing of the cross-entropy."})
+
+    def config_overrides(self) -> dict:
+        excluded = {"model_name_or_path", "trust_remote_code"}
+        return {key: value for key, value in asdict(self).items() if key not in excluded and value is not None}
+
+
+@dataclass
+class DataTrainingArguments:
+    """Where the audio comes from, how it is split and how training clips are augmented."""
+
+    dataset_name: str = field(
+        default="sarayusapa/carnatic-ragas",
+        metadata={
+            "help": "Hub dataset id, 'synthetic' (the built-in generated corpus), a local folder (audiofolder with "
+            "metadata.csv, parquet files or save_to_disk output) or parquet files."
+        },
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Hub dataset configuration."})
+    audio_column_name: str = field(default="audio", metadata={"help": "Column holding the audio."})
+    label_column_name: str = field(default="raga", metadata={"help": "Column holding the raga name."})
+    group_column_name: str | None = field(
+        default=None,
+        metadata={"help": "Column naming the recording of each clip; a recording never spans the split."},
+    )
+    validation_fraction: float = field(default=0.1, metadata={"help": "Share of each raga held out for validation."})
+    max_length_seconds: float = field(default=20.0, metadata={"help": "Length of random training crops (s)."})
+    max_eval_length_seconds: float | None = field(default=None, metadata={"help": "Cut evaluation clips (s)."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use at most this many training clips."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use at most this many validation clips."})
+    gain_db: float = field(default=0.0, metadata={"help": "Random gain of +-gain_db (no effect with do_normalize)."})
+    pitch_shift_probability: float = field(default=0.0, metadata={"help": "Chance of pitch-shifting a crop."})
+    pitch_shift_semitones: float = field(default=0.0, metadata={"help": "Largest pitch shift, in semitones."})
+    noise_probability: float = field(default=0.0, metadata={"help": "Chance of adding white noise to a crop."})
+    noise_snr_db: list[float] = field(default_factory=lambda: [20.0, 40.0], metadata={"help": "SNR range of noise."})
+    synthetic_recordings_per_raga: int = field(default=6, metadata={"help": "'synthetic': recordings per raga."})
+    synthetic_clips_per_recording: int = field(default=8, metadata={"help": "'synthetic': clips per recording."})
+    synthetic_clip_seconds: float = field(default=20.0, metadata={"help": "'synthetic': clip length (s)."})
+    synthetic_seed: int = field(default=0, metadata={"help": "'synthetic': generator seed."})
+
+    def __post_init__(self):
+        for name in ("pitch_shift_probability", "noise_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"`{name}` is a probability and must lie in [0, 1], got {getattr(self, name)!r}.")
+        if self.max_length_seconds is not None and self.max_length_seconds <= 0:
+            raise ValueError(f"`max_length_seconds` must be positive, got {self.max_length_seconds!r}.")
+
+
+@dataclass
+class LoraArguments:
+    """LoRA adapters through `peft.get_peft_model`."""
+
+    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters and the classifier only."})
+    lora_r: int = field(default=8, metadata={"help": "Rank of the adapters."})
+    lora_alpha: int = field(default=16, metadata={"help": "Scale of the adapters (alpha / r)."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter input."})
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: list(DEFAULT_LORA_TARGETS), metadata={"help": "Module names to adapt."}
+    )
+    lora_include_conv_layers: bool = field(default=False, metadata={"help": "Also adapt the conv feature encoder."})
+
+
+@dataclass
+class SamAudioTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with the auxiliary loss weights and run defaults suited to raga classification."""
+
+    mask_weight: float = field(default=0.5, metadata={"help": "Weight of the masked segment prediction loss."})
+    contrastive_weight: float = field(default=0.3, metadata={"help": "Weight of the contrastive segment loss."})
+    output_dir: str = field(default="outputs/sam-audio-raga", metadata={"help": "Where checkpoints and the model go."})
+    per_device_train_batch_size: int = field(
+        default=8, metadata={"help": "Training batch size per device.", "aliases": ["--batch-size", "--batch_size"]}
+    )
+    num_train_epochs: float = field(default=30.0, metadata={"help": "Training epochs.", "aliases": ["--epochs"]})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate.", "aliases": ["--lr"]})
+    seed: int = field(default=42, metadata={"help": "Seed of the split, initialisation and training."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: 'no', 'steps' or 'epoch'."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to checkpoint: 'no', 'steps' or 'epoch'."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (the best is kept too)."})
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "Finish with the best checkpoint."})
+    metric_for_best_model: str | None = field(default="accuracy", metadata={"help": "Metric that picks the best."})
+    logging_steps: float = field(default=10, metadata={"help": "Log every this many steps."})
+    warmup_steps: float = field(default=0.05, metadata={"help": "Warm-up steps (a fraction < 1 of all steps)."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the columns the transform reads."})
+    hub_strategy: str = field(
+        default="end", metadata={"help": "Push once, at the end, the folder `main()` writes (see `push_to_hub`)."}
+    )
+
+    def __post_init__(self):
+        for name in ("mask_weight", "contrastive_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"`{name}` is a loss weight and must be >= 0, got {value!r}.")
+        super().__post_init__()
+
+
+class SamAudioTrainer(Trainer):
+    """Adds the weighted masked-segment and contrastive losses to the classification loss, and logs each term."""
+
+    # The loss is a per-batch mean, so the Trainer divides it by the gradient accumulation steps.
+    loss_is_scaled_for_ga = False
+    loss_terms = ("classification_loss", "masked_segment_loss", "contrastive_loss")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._term_sums = {name: torch.zeros(()) for name in self.loss_terms}
+        self._term_counts = dict.fromkeys(self.loss_terms, 0)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        weights = {
+            "classification_loss": 1.0,
+            "masked_segment_loss": self.args.mask_weight,
+            "contrastive_loss": self.args.contrastive_weight,
+        }
+        loss = None
+        for name, weight in weights.items():
+            term = getattr(outputs, name)
+            if term is None:
+                continue
+            loss = weight * term if loss is None else loss + weight * term
+            if model.training:
+                self._term_sums[name] = self._term_sums[name] + term.detach().float().cpu()
+                self._term_counts[name] += 1
+        if loss is None:
+            raise ValueError("The model returned no loss: training needs `labels` in every batch.")
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:  # a training log: add each loss term, averaged since the previous log
+            for name in self.loss_terms:
+                if self._term_counts[name]:
+                    mean = self._term_sums[name] / self._term_counts[name]
+                    logs[name] = round(self.accelerator.reduce(mean.to(self.args.device), reduction="mean").item(), 4)
+                self._term_sums[name] = torch.zeros(())
+                self._term_counts[name] = 0
+        super().log(logs, start_time)
+
+    def push_to_hub(
+        self,
+        commit_message: str | None = "End of training",
+        blocking: bool = True,
+        token: str | None = None,
+        revision: str | None = None,
+        private: bool | None = None,
+        **kwargs,
+    ):
+        """Upload the output folder as `main()` left it: the (merged) model with its code, the feature extractor,
+        the model card and the metrics. Checkpoints, W&B files, caches and `training_args.bin` stay local."""
+        token = token if token is not None else self.args.hub_token
+        if self.hub_model_id is None:
+            self.init_hf_repo(token=token, private=private)
+        if not self.is_world_process_zero():
+            return None
+        return upload_folder(
+            repo_id=self.hub_model_id,
+            folder_path=self.args.output_dir,
+            commit_message=commit_message,
+            token=token,
+            revision=revision if revision is not None else self.args.hub_revision,
+            run_as_future=not blocking,
+            ignore_patterns=HUB_IGNORE_PATTERNS,
+        )
+
+
+def parse_arguments(argv: list[str]) -> tuple:
+    """Parse `--config file.yaml` and the command line; flags on the command line override the YAML."""
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, LoraArguments, SamAudioTrainingArguments))
+    yaml_args: list[str] = []
+    if "--config" in argv:
+        position = argv.index("--config")
+        if position + 1 >= len(argv):
+            raise SystemExit("error: --config needs a path to a .yaml file")
+        path = Path(argv[position + 1])
+        argv = argv[:position] + argv[position + 2 :]
+        yaml_args = yaml_to_arguments(path)
+    elif len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+        yaml_args, argv = yaml_to_arguments(Path(argv[0])), []
+    # The YAML becomes leading flags, so argparse type-checks it and later (command-line) flags win.
+    try:
+        return parser.parse_args_into_dataclasses(args=yaml_args + argv)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def yaml_to_arguments(path: Path) -> list[str]:
+    """Turn a YAML mapping into `--key value` flags (lists become several values, null values are skipped)."""
+    if not path.is_file():
+        raise SystemExit(f"error: config file {str(path)!r} does not exist")
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise SystemExit(f"error: {path} is not valid YAML: {error}") from None
+    if not isinstance(content, dict):
+        raise SystemExit(f"error: {path} must hold a mapping of option: value, not a {type(content).__name__}")
+    arguments = []
+    for key, value in content.items():
+        if value is None:
+            continue
+        arguments.append(f"--{key}")
+        values = value if isinstance(value, list) else [value]
+        arguments.extend(str(item).lower() if isinstance(item, bool) else str(item) for item in values)
+    return arguments
+
+
+def setup_wandb(training_args: SamAudioTrainingArguments) -> None:
+    """Run W&B offline, with no prompt, when it is requested without an API key (and `WANDB_MODE` is unset)."""
+    if "wandb" not in (training_args.report_to or []) or os.environ.get("WANDB_MODE"):
+        return
+    has_key = bool(os.environ.get("WANDB_API_KEY"))
+    if not has_key:
+        try:
+            has_key = netrc.netrc().authenticators("api.wandb.ai") is not None
+        except (FileNotFoundError, netrc.NetrcParseError):
+            has_key = False
+    if not has_key:
+        os.environ["WANDB_MODE"] = "offline"
+        logger.warning(
+            "W&B: no API key found, so metrics are logged offline under ./wandb; upload them later with `wandb sync`."
+        )
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    model_args, data_args, lora_args, training_args = parse_arguments(sys.argv[1:] if argv is None else argv)
+
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    if training_args.should_log:
+        # `log_level` defaults to "passive"; as in transformers' example scripts, that means info on the main process.
+        transformers.utils.logging.set_verbosity_info()
+    log_level = training_args.get_process_log_level()
+    logger.setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.enable_default_handler()
+    transformers.utils.logging.enable_explicit_format()
+    for module in ("data_sam_audio", "lora_sam_audio", "synthetic_ragas", "feature_extraction_sam_audio"):
+        transformers.utils.logging.get_logger(module).setLevel(log_level)
+    logger.info(f"Training parameters {training_args}")
+    set_seed(training_args.seed)
+    if not torch.cuda.is_available():
+        training_args.dataloader_pin_memory = False
+
+    # Data: load, split (before any augmentation), label maps.
+    from synthetic_ragas import SyntheticRagaConfig
+
+    synthetic_config = SyntheticRagaConfig(
+        recordings_per_raga=data_args.synthetic_recordings_per_raga,
+        clips_per_recording=data_args.synthetic_clips_per_recording,
+        clip_seconds=data_args.synthetic_clip_seconds,
+        seed=data_args.synthetic_seed,
+    )
+    with training_args.main_process_first(desc="loading the dataset"):
+        try:
+            raw = load_raga_dataset(
+                data_args.dataset_name, data_args.dataset_config_name, synthetic_config=synthetic_config
+            )
+        except DatasetUnavailableError as error:
+            logger.error(str(error))
+            raise SystemExit(1) from None
+    train_split = raw["train"]
+    columns = {
+        "audio_column_name": data_args.audio_column_name,
+        "label_column_name": data_args.label_column_name,
+        "group_column_name": data_args.group_column_name,
+    }
+    check_columns(train_split, columns)
+    if "validation" in raw:
+        train_dataset, eval_dataset = train_split, raw["validation"]
+        check_columns(eval_dataset, columns)
+        split_description = "the dataset's own validation split."
+    else:
+        groups = train_split[data_args.group_column_name] if data_args.group_column_name else None
+        train_indices, eval_indices = stratified_group_split(
+            train_split[data_args.label_column_name], groups, data_args.validation_fraction, training_args.seed
+        )
+        train_dataset, eval_dataset = train_split.select(train_indices), train_split.select(eval_indices)
+        by = f"by `{data_args.group_column_name}` (no group on both sides)" if groups else "clip by clip"
+        split_description = (
+            f"{100 * (1 - data_args.validation_fraction):.0f}/{100 * data_args.validation_fraction:.0f} stratified by "
+            f"raga, {by}, seed {training_args.seed}: {len(train_indices)} training and {len(eval_indices)} "
+            "validation clips."
+        )
+    if data_args.max_train_samples is not None:
+        train_dataset = train_dataset.shuffle(seed=training_args.seed).select(
+            range(min(data_args.max_train_samples, len(train_dataset)))
+        )
+    if data_args.max_eval_samples is not None:
+        eval_dataset = eval_dataset.select(range(min(data_args.max_eval_samples, len(eval_dataset))))
+    if len(train_dataset) == 0 or len(eval_dataset) == 0:
+        raise ValueError(
+            f"The split left {len(train_dataset)} training and {len(eval_dataset)} validation clips; both need at "
+            "least one (use more data or another `validation_fraction`)."
+        )
+    labels = label_names_of(train_split, data_args.label_column_name)
+    if len(labels) < 2:
+        raise ValueError(f"The dataset has {len(labels)} raga(s) ({labels}); classification needs at least two.")
+    unseen = set(label_names_of(eval_dataset, data_args.label_column_name)) - set(
+        label_names_of(train_dataset, data_args.label_column_name)
+    )
+    if unseen:
+        raise ValueError(
+            f"Validation has ragas with no training clip: {sorted(unseen)}. Add clips of them or drop them."
+        )
+    label2id = {label: index for index, label in enumerate(labels)}
+    logger.info(f"Split: {split_description} Ragas: {labels}")
+
+    feature_extractor = (
+        SamAudioFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+        if model_args.model_name_or_path
+        else SamAudioFeatureExtractor()
+    )
+    audio_feature = datasets.Audio(sampling_rate=feature_extractor.sampling_rate, decode=False)
+    train_dataset = train_dataset.cast_column(data_args.audio_column_name, audio_feature)
+    eval_dataset = eval_dataset.cast_column(data_args.audio_column_name, audio_feature)
+    augmentation = AugmentationConfig(
+        gain_db=data_args.gain_db,
+        pitch_shift_probability=data_args.pitch_shift_probability,
+        pitch_shift_semitones=data_args.pitch_shift_semitones,
+        noise_probability=data_args.noise_probability,
+        noise_snr_db=tuple(data_args.noise_snr_db),
+    )
+    common = {
+        "audio_column": data_args.audio_column_name,
+        "label_column": data_args.label_column_name,
+        "label2id": label2id,
+        "sampling_rate": feature_extractor.sampling_rate,
+    }
+    train_dataset.set_transform(
+        RagaAudioTransform(**common, max_length_seconds=data_args.max_length_seconds, augmentation=augmentation)
+    )
+    eval_dataset.set_transform(RagaAudioTransform(**common, max_length_seconds=data_args.max_eval_length_seconds))
+
+    # Model, optionally wrapped with LoRA.
+    label_maps = {"num_labels": len(labels), "label2id": label2id, "id2label": dict(enumerate(labels))}
+    if model_args.model_name_or_path:
+        model = SamAudioForAudioClassification.from_pretrained(
+            model_args.model_name_or_path,
+            **label_maps,
+            **model_args.config_overrides(),
+            ignore_mismatched_sizes=True,
+            trust_remote_code=model_args.trust_remote_code,
+        )
+    else:
+        model = SamAudioForAudioClassification(SamAudioConfig(**model_args.config_overrides(), **label_maps))
+    base_model = model
+    if lora_args.use_lora:
+        model = apply_lora(
+            model,
+            r=lora_args.lora_r,
+            lora_alpha=lora_args.lora_alpha,
+            lora_dropout=lora_args.lora_dropout,
+            target_modules=lora_args.lora_target_modules,
+            include_conv_layers=lora_args.lora_include_conv_layers,
+        )
+
+    compute_metrics = build_compute_metrics(labels)
+
+    # Push through the Trainer only when the Hub answers; otherwise everything stays local with one clear line.
+    if training_args.push_to_hub:
+        reason = hub_unreachable_reason()
+        if reason is not None:
+            logger.error(
+                f"Not pushing to the Hub: {reason}. The model is saved in {training_args.output_dir}; publish it "
+                f"later with `hf upload {training_args.hub_model_id or '<user>/<repo>'} {training_args.output_dir}`."
+            )
+            training_args.push_to_hub = False
+    setup_wandb(training_args)
+
+    trainer = SamAudioTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=SamAudioDataCollator(feature_extractor),
+        processing_class=feature_extractor,
+        compute_metrics=compute_metrics,
+    )
+
+    checkpoint = training_args.resume_from_checkpoint
+    if checkpoint is None and os.path.isdir(training_args.output_dir):
+        checkpoint = get_last_checkpoint(training_args.output_dir)
+        if checkpoint is not None:
+            logger.warning(f"Resuming from {checkpoint}, the last checkpoint in {training_args.output_dir}.")
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+
+    metrics = trainer.evaluate()
+    trainer.log_metrics("eval", metrics)
+    trainer.save_metrics("eval", metrics)
+
+    if trainer.is_world_process_zero():
+        output_dir = Path(training_args.output_dir)
+        if lora_args.use_lora:
+            # The adapter goes to its own folder (with the base it applies to); the root holds the merged model.
+            trainer.model.save_pretrained(output_dir / "adapter")
+            if not model_args.model_name_or_path:
+                base_model.save_pretrained(output_dir / "adapter" / "base_model")
+            trainer.model.merge_and_unload().save_pretrained(output_dir)
+        else:
+            trainer.save_model()
+        feature_extractor.save_pretrained(output_dir)
+        predictions = trainer.predict(eval_dataset)
+        logits = predictions.predictions[0] if isinstance(predictions.predictions, tuple) else predictions.predictions
+        save_confusion_matrix(
+            logits,
+            predictions.label_ids,
+            labels,
+            output_dir / "confusion_matrix.png",
+            log_to_wandb="wandb" in (training_args.report_to or []),
+        )
+        write_model_card(
+            output_dir,
+            labels=labels,
+            metrics={key.removeprefix("eval_"): value for key, value in metrics.items() if "runtime" not in key},
+            split_description=split_description,
+            dataset_name=data_args.dataset_name,
+            hyperparameters={
+                **model_args.config_overrides(),
+                "mask_weight": training_args.mask_weight,
+                "contrastive_weight": training_args.contrastive_weight,
+                "learning_rate": training_args.learning_rate,
+                "per_device_train_batch_size": training_args.per_device_train_batch_size,
+                "num_train_epochs": training_args.num_train_epochs,
+                "seed": training_args.seed,
+                "use_lora": lora_args.use_lora,
+            },
+            hub_model_id=training_args.hub_model_id,
+        )
+        logger.info(
+            f"Validation accuracy {metrics['eval_accuracy']:.4f}, macro-F1 {metrics['eval_macro_f1']:.4f}. "
+            f"Model saved in {output_dir.resolve()}"
+        )
+
+    if training_args.push_to_hub:
+        try:
+            trainer.push_to_hub()
+        except Exception as error:  # the local output is complete; a failed upload is reported, not raised
+            logger.error(f"Push to the Hub failed ({type(error).__name__}: {str(error).splitlines()[0]}).")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
