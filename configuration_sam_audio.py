@@ -9,11 +9,11 @@ logger = logging.get_logger(__name__)
 FRONTENDS = ("waveform", "log_mel", "log_frequency")
 
 # Conv stacks that suit each frontend when the caller gives none: the waveform stack has to bring 16 kHz samples
-# down to ~50 frames per second on its own, while the spectral frontends already produce ~31 frames per second.
+# down to ~50 frames per second on its own, while the spectral frontends already produce ~16 frames per second.
 DEFAULT_CONV_LAYERS = {
     "waveform": {"conv_dim": (64, 96, 128, 128, 128), "conv_kernel": (10, 5, 5, 3, 3), "conv_stride": (5, 4, 4, 2, 2)},
-    "log_mel": {"conv_dim": (128, 128), "conv_kernel": (5, 3), "conv_stride": (2, 2)},
-    "log_frequency": {"conv_dim": (128, 128), "conv_kernel": (5, 3), "conv_stride": (2, 2)},
+    "log_mel": {"conv_dim": (128, 128), "conv_kernel": (5, 3), "conv_stride": (1, 2)},
+    "log_frequency": {"conv_dim": (128, 128), "conv_kernel": (5, 3), "conv_stride": (1, 2)},
 }
 
 
@@ -30,25 +30,31 @@ class SamAudioConfig(PretrainedConfig):
             frequency axis.
         sampling_rate (`int`, *optional*, defaults to 16000):
             Sampling rate of `input_values`, in Hz.
-        n_fft (`int`, *optional*, defaults to 2048):
-            FFT size of the spectral frontends (window length in samples).
-        hop_length (`int`, *optional*, defaults to 512):
-            Hop between spectrogram frames of the spectral frontends, in samples.
+        n_fft (`int`, *optional*, defaults to 4096):
+            FFT size of the spectral frontends (window length in samples). 4096 (3.9 Hz bins at 16 kHz) separates
+            semitones down to about 130 Hz.
+        hop_length (`int`, *optional*, defaults to 1024):
+            Hop between spectrogram frames of the spectral frontends, in samples (64 ms at 16 kHz).
         num_mel_bins (`int`, *optional*, defaults to 80):
             Number of mel bands of the `"log_mel"` frontend.
-        min_frequency (`float`, *optional*, defaults to 65.0):
+        min_frequency (`float`, *optional*, defaults to 130.0):
             Lowest frequency of the `"log_frequency"` frontend, in Hz (the mel frontend spans 0 Hz to Nyquist).
-        num_octaves (`int`, *optional*, defaults to 6):
+        num_octaves (`int`, *optional*, defaults to 5):
             Octaves covered by the `"log_frequency"` frontend above `min_frequency`.
         bins_per_semitone (`int`, *optional*, defaults to 3):
             Frequency resolution of the `"log_frequency"` frontend. Three bins (33 cents) keep a tonic that falls
             between semitones from smearing across two pitch classes.
         tonic_alignment (`bool`, *optional*, defaults to `True`):
-            Only for `"log_frequency"`: fold the octaves into one pitch-class axis and rotate it so that the tonic
-            found in the clip (mostly from the drone) lands on the first bin. The rotation is soft (a softmax over all
-            rotations) and learned, which makes the encoder invariant to the performer's tonic.
+            Only for `"log_frequency"`: fold the octaves into one pitch-class axis (each octave normalised, so the
+            blurred low octaves do not dominate), rotate it so that the tonic found in the clip (mostly from the drone)
+            lands on the first bin, and subtract the clip's mean pitch-class profile from every frame, which leaves
+            the melody relative to the drone. The rotation is soft (a softmax over all rotations) and learned, which
+            makes the encoder invariant to the performer's tonic.
         tonic_temperature (`float`, *optional*, defaults to 0.1):
             Temperature of the softmax over tonic rotations; lower commits harder to one tonic.
+        drone_intervals (`tuple[int]`, *optional*, defaults to `(0, 7)`):
+            Semitones above the tonic that the drone sounds (Sa and Pa for the usual tanpura tuning; `(0, 5)` for a
+            Ma tuning). The learned tonic template starts as peaks at these intervals.
         spectrogram_floor (`float`, *optional*, defaults to 1e-6):
             Added to spectrogram power before the logarithm, so silence maps to a finite floor.
         conv_dim (`tuple[int]`, *optional*):
@@ -114,14 +120,15 @@ class SamAudioConfig(PretrainedConfig):
         self,
         frontend: str = "log_frequency",
         sampling_rate: int = 16000,
-        n_fft: int = 2048,
-        hop_length: int = 512,
+        n_fft: int = 4096,
+        hop_length: int = 1024,
         num_mel_bins: int = 80,
-        min_frequency: float = 65.0,
-        num_octaves: int = 6,
+        min_frequency: float = 130.0,
+        num_octaves: int = 5,
         bins_per_semitone: int = 3,
         tonic_alignment: bool = True,
         tonic_temperature: float = 0.1,
+        drone_intervals: tuple[int, ...] | list[int] = (0, 7),
         spectrogram_floor: float = 1e-6,
         conv_dim: tuple[int, ...] | list[int] | None = None,
         conv_kernel: tuple[int, ...] | list[int] | None = None,
@@ -164,6 +171,7 @@ class SamAudioConfig(PretrainedConfig):
         self.bins_per_semitone = bins_per_semitone
         self.tonic_alignment = tonic_alignment
         self.tonic_temperature = tonic_temperature
+        self.drone_intervals = list(drone_intervals)
         self.spectrogram_floor = spectrogram_floor
         self.conv_dim = list(defaults["conv_dim"] if conv_dim is None else conv_dim)
         self.conv_kernel = list(defaults["conv_kernel"] if conv_kernel is None else conv_kernel)
@@ -263,6 +271,10 @@ class SamAudioConfig(PretrainedConfig):
                 "`conv_dim`, `conv_kernel` and `conv_stride` must be non-empty and of equal length, got lengths "
                 f"{len(self.conv_dim)}, {len(self.conv_kernel)} and {len(self.conv_stride)}."
             )
+        if not self.drone_intervals or any(
+            isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 12 for v in self.drone_intervals
+        ):
+            raise ValueError(f"`drone_intervals` must hold semitones in [0, 12), got {self.drone_intervals!r}.")
         for name in ("conv_dim", "conv_kernel", "conv_stride"):
             values = getattr(self, name)
             if any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values):

@@ -177,6 +177,17 @@ def _log_frequency_filterbank(config: SamAudioConfig) -> torch.Tensor:
     return (weights / weights.sum(dim=0, keepdim=True)).float()
 
 
+def _drone_template(config: SamAudioConfig) -> torch.Tensor:
+    """Pitch-class template with a one-semitone-wide bump at each drone interval (Sa and Pa by default)."""
+    bins = torch.arange(config.bins_per_octave, dtype=torch.float32)
+    template = torch.zeros(config.bins_per_octave)
+    for interval in config.drone_intervals:
+        distance = (bins - interval * config.bins_per_semitone).abs()
+        distance = torch.minimum(distance, config.bins_per_octave - distance)
+        template += torch.exp(-0.5 * (2 * distance / config.bins_per_semitone) ** 2)
+    return template
+
+
 def _filterbank_support(config: SamAudioConfig) -> tuple[int, int]:
     """FFT bins `[start, stop)` outside which every filter of the spectral frontend is zero."""
     num_freqs = config.n_fft // 2 + 1
@@ -207,11 +218,12 @@ def _mel_filterbank(config: SamAudioConfig) -> torch.Tensor:
 
 
 class SamAudioTonicAlignment(nn.Module):
-    """Rotates a pitch-class spectrogram so the clip's tonic lands on bin 0.
+    """Rotates a pitch-class spectrogram so the clip's tonic lands on bin 0, then removes the clip's mean profile.
 
     The clip-level pitch-class profile (dominated by the drone) is compared with a learned template at every
     rotation; a softmax over those scores weighs the rotated spectrograms. Both steps are circular correlations,
-    computed with FFTs along the pitch-class axis.
+    computed with FFTs along the pitch-class axis. Subtracting the profile afterwards leaves what the melody does
+    relative to the drone, and removes the timbre and room colouring that would otherwise identify a recording.
     """
 
     def __init__(self, config: SamAudioConfig):
@@ -231,11 +243,13 @@ class SamAudioTonicAlignment(nn.Module):
         )
         rotation = torch.softmax(scores / self.temperature, dim=-1)  # (batch, rotations)
         # aligned[p] = sum_r rotation[r] * pitch_classes[p + r]
-        return torch.fft.irfft(
+        aligned = torch.fft.irfft(
             torch.fft.rfft(pitch_classes, dim=1) * torch.fft.rfft(rotation, dim=-1).conj()[:, :, None],
             n=num_classes,
             dim=1,
         )
+        aligned_profile = (aligned * weights).sum(-1, keepdim=True) / weights.sum(-1, keepdim=True).clamp(min=1.0)
+        return aligned - aligned_profile
 
 
 class SamAudioSpectralFrontend(nn.Module):
@@ -274,12 +288,16 @@ class SamAudioSpectralFrontend(nn.Module):
             spectrum = spectrum[:, self.freq_start : self.freq_stop]
             power = spectrum.real.pow(2) + spectrum.imag.pow(2)  # (batch, freqs, frames)
             bands = torch.matmul(self.filterbank.float().T, power)  # (batch, bins, frames)
+            floor = self.config.spectrogram_floor
             if self.fold_octaves:
+                # Each octave is normalised on its own before averaging, so the poorly resolved low octaves
+                # (fundamentals and drone, the loudest) do not blur the pitch classes of the sharper harmonics.
                 batch_size, _, num_frames = bands.shape
-                bands = bands.view(batch_size, self.config.num_octaves, -1, num_frames).sum(dim=1)
-            features = torch.log(bands + self.config.spectrogram_floor)
-            if self.tonic_alignment is not None:
+                octaves = torch.log(bands.view(batch_size, self.config.num_octaves, -1, num_frames) + floor)
+                features = (octaves - octaves.mean(dim=2, keepdim=True)).mean(dim=1)  # (batch, pitch_classes, frames)
                 features = self.tonic_alignment(features, frame_mask)
+            else:
+                features = torch.log(bands + floor)
         return features
 
 
@@ -518,7 +536,7 @@ class SamAudioPreTrainedModel(PreTrainedModel):
         elif isinstance(module, SamAudioSegmentDecoder):
             init.normal_(module.segment_tokens, std=self.config.initializer_range)
         elif isinstance(module, SamAudioTonicAlignment):
-            init.normal_(module.tonic_template, std=self.config.initializer_range)
+            init.copy_(module.tonic_template, _drone_template(self.config))
         elif isinstance(module, SamAudioSpectralFrontend):
             # Non-persistent buffers are not in checkpoints, so they are (re)computed here on every load.
             init.copy_(module.window, torch.hann_window(self.config.n_fft, dtype=torch.float32))

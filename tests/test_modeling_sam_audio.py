@@ -127,8 +127,8 @@ def test_initialization():
     """With a tiny initializer range, weights average to 0 and norms to 1 (exemptions listed by name)."""
     config = SamAudioModelTester().get_config(initializer_range=1e-10)
     model = SamAudioForAudioClassification(config)
-    # Uniform [0, 1) like wav2vec2's mask embedding, and Kaiming-initialised conv kernels.
-    exempt = ("masked_spec_embed", "feature_encoder.conv_layers")
+    # Uniform [0, 1) like wav2vec2's mask embedding, Kaiming-initialised conv kernels, the drone-shaped template.
+    exempt = ("masked_spec_embed", "feature_encoder.conv_layers", "tonic_template")
     for name, parameter in model.named_parameters():
         if any(key in name for key in exempt):
             continue
