@@ -313,6 +313,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for module in ("data_sam_audio", "lora_sam_audio", "synthetic_ragas", "feature_extraction_sam_audio"):
         transformers.utils.logging.get_logger(module).setLevel(log_level)
     logger.info(f"Training parameters {training_args}")
+    logger.info(f"World size {training_args.world_size} (process {training_args.process_index}, {training_args.device})")
     set_seed(training_args.seed)
     if not torch.cuda.is_available():
         training_args.dataloader_pin_memory = False
@@ -419,8 +420,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         )
     else:
         model = SamAudioForAudioClassification(SamAudioConfig(**model_args.config_overrides(), **label_maps))
-    base_model = model
     if lora_args.use_lora:
+        if not model_args.model_name_or_path and training_args.should_save:
+            # A new model's random base is part of the result: the adapter means nothing without it.
+            model.save_pretrained(Path(training_args.output_dir) / "adapter" / "base_model")
         model = apply_lora(
             model,
             r=lora_args.lora_r,
@@ -467,18 +470,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     trainer.log_metrics("eval", metrics)
     trainer.save_metrics("eval", metrics)
 
+    # Collective calls first (every process takes part); then the main process writes the folder.
+    predictions = trainer.predict(eval_dataset)
+    output_dir = Path(training_args.output_dir)
+    if not lora_args.use_lora:
+        trainer.save_model()
     if trainer.is_world_process_zero():
-        output_dir = Path(training_args.output_dir)
         if lora_args.use_lora:
             # The adapter goes to its own folder (with the base it applies to); the root holds the merged model.
             trainer.model.save_pretrained(output_dir / "adapter")
-            if not model_args.model_name_or_path:
-                base_model.save_pretrained(output_dir / "adapter" / "base_model")
             trainer.model.merge_and_unload().save_pretrained(output_dir)
-        else:
-            trainer.save_model()
         feature_extractor.save_pretrained(output_dir)
-        predictions = trainer.predict(eval_dataset)
         logits = predictions.predictions[0] if isinstance(predictions.predictions, tuple) else predictions.predictions
         save_confusion_matrix(
             logits,

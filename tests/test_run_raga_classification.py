@@ -1,0 +1,221 @@
+"""The training script: argument precedence, the loss it optimises, the split, offline behaviour and CLI runs."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+from test_hub_loading import run_isolated
+
+from configuration_sam_audio import SamAudioConfig
+from data_sam_audio import SamAudioDataCollator, stratified_group_split
+from feature_extraction_sam_audio import SamAudioFeatureExtractor
+from modeling_sam_audio import SamAudioForAudioClassification
+from run_raga_classification import SamAudioTrainer, SamAudioTrainingArguments, parse_arguments
+
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_MODEL = [
+    "--hidden_size", "32", "--num_attention_heads", "2", "--intermediate_size", "64",
+    "--num_segment_tokens", "4", "--num_segment_layers", "1", "--conv_dim", "16", "16",
+]  # fmt: skip
+TINY_DATA = [
+    "--dataset_name", "synthetic", "--synthetic_recordings_per_raga", "2", "--synthetic_clips_per_recording", "2",
+    "--synthetic_clip_seconds", "3", "--max_length_seconds", "2", "--group_column_name", "recording_id",
+]  # fmt: skip
+TINY_RUN = [
+    "--epochs", "1", "--batch-size", "4", "--per_device_eval_batch_size", "8", "--logging_steps", "1",
+    "--report_to", "none", "--dataloader_num_workers", "0", "--save_total_limit", "1", "--seed", "3",
+]  # fmt: skip
+
+
+def run_script(
+    arguments: list[str], tmp_path: Path, launcher: list[str] | None = None, **env
+) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "SAM_AUDIO_CACHE": str(tmp_path / "cache")}
+    environment.update(HF_HUB_OFFLINE="1", WANDB_MODE="disabled", **env)
+    command = (launcher or [sys.executable]) + [str(ROOT / "run_raga_classification.py"), *arguments]
+    return subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600)
+
+
+def test_yaml_values_are_used_and_command_line_flags_win(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "learning_rate: 1.0e-2\nper_device_train_batch_size: 4\nnum_train_epochs: 3.0\nseed: 7\n"
+        "output_dir: from-yaml\nmask_weight: 0.25\nhidden_size: 64\nbf16: false\nconv_dim: [8, 8]\n"
+    )
+    model_args, data_args, lora_args, training_args = parse_arguments(["--config", str(config)])
+    assert training_args.learning_rate == 1e-2 and training_args.per_device_train_batch_size == 4
+    assert training_args.num_train_epochs == 3.0 and training_args.seed == 7
+    assert training_args.output_dir == "from-yaml" and training_args.mask_weight == 0.25
+    assert model_args.hidden_size == 64 and model_args.conv_dim == [8, 8]
+
+    overrides = ["--lr", "0.5", "--batch-size", "16", "--epochs", "9", "--seed", "42", "--output_dir", "cli"]
+    model_args, _, _, training_args = parse_arguments(["--config", str(config), *overrides, "--hidden_size", "96"])
+    assert training_args.learning_rate == 0.5 and training_args.per_device_train_batch_size == 16
+    assert training_args.num_train_epochs == 9 and training_args.seed == 42 and training_args.output_dir == "cli"
+    assert training_args.mask_weight == 0.25  # not overridden: still from the YAML
+    assert model_args.hidden_size == 96
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("learnign_rate: 0.1\n", "learnign_rate"),
+        ("learning_rate: fast\n", "learning_rate"),
+        ("mask_weight: -1.0\n", "mask_weight"),
+        ("- a list\n", "mapping"),
+    ],
+)
+def test_bad_yaml_is_one_clear_error(tmp_path, content, message, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text(content)
+    with pytest.raises(SystemExit) as raised:
+        parse_arguments(["--config", str(config)])
+    assert message in str(raised.value) + capsys.readouterr().err
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        parse_arguments(["--config", str(tmp_path / "nope.yaml")])
+
+
+def test_split_is_reproducible_disjoint_stratified_and_grouped():
+    labels = [raga for raga in "ABCD" for _ in range(20)]
+    groups = [f"{label}-{index // 4}" for index, label in enumerate(labels)]
+    train, validation = stratified_group_split(labels, groups, 0.2, seed=5)
+    assert (train, validation) == stratified_group_split(labels, groups, 0.2, seed=5)
+    assert set(train).isdisjoint(validation) and sorted(train + validation) == list(range(len(labels)))
+    assert {groups[i] for i in train}.isdisjoint({groups[i] for i in validation})
+    assert sorted({labels[i] for i in validation}) == ["A", "B", "C", "D"]
+    assert all(sum(labels[i] == raga for i in validation) == 4 for raga in "ABCD")
+    assert stratified_group_split(labels, groups, 0.2, seed=6) != (train, validation)
+
+    train, validation = stratified_group_split(labels, None, 0.1, seed=0)
+    assert len(validation) == 8 and all(sum(labels[i] == raga for i in validation) == 2 for raga in "ABCD")
+
+
+def test_split_rejects_groups_spanning_labels():
+    with pytest.raises(ValueError, match="two labels"):
+        stratified_group_split(["A", "B", "A", "B"], ["r1", "r1", "r2", "r2"], 0.5, seed=0)
+
+
+def _tiny_trainer(tmp_path, **arguments) -> SamAudioTrainer:
+    config = SamAudioConfig(
+        hidden_size=16, num_attention_heads=2, intermediate_size=32, num_segment_tokens=4, num_segment_layers=1,
+        conv_dim=(8, 8), num_conv_pos_embedding_groups=4, num_labels=2,
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    rows = {"input_values": [rng.standard_normal(16000).astype(np.float32) for _ in range(8)], "labels": [0, 1] * 4}
+    args = SamAudioTrainingArguments(
+        output_dir=str(tmp_path), report_to="none", logging_steps=1, eval_strategy="no", save_strategy="no",
+        load_best_model_at_end=False, use_cpu=True, dataloader_pin_memory=False, **arguments,
+    )  # fmt: skip
+    return SamAudioTrainer(
+        model=SamAudioForAudioClassification(config),
+        args=args,
+        train_dataset=Dataset.from_dict(rows),
+        data_collator=SamAudioDataCollator(SamAudioFeatureExtractor()),
+    )
+
+
+def test_compute_loss_is_the_weighted_sum_and_every_term_is_logged(tmp_path):
+    trainer = _tiny_trainer(
+        tmp_path, mask_weight=0.7, contrastive_weight=0.2, max_steps=3, per_device_train_batch_size=4
+    )
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+    model = trainer.model.train()
+    torch.manual_seed(0)
+    loss = trainer.compute_loss(model, batch)
+    torch.manual_seed(0)
+    outputs = model(**batch)
+    expected = outputs.loss + 0.7 * outputs.masked_segment_loss + 0.2 * outputs.contrastive_loss
+    assert torch.allclose(loss, expected)
+
+    trainer.train()
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(logged) == 3
+    for entry in logged:
+        assert {"classification_loss", "masked_segment_loss", "contrastive_loss"} <= entry.keys()
+        assert all(np.isfinite(entry[name]) for name in ("classification_loss", "contrastive_loss"))
+
+
+def test_tiny_cli_run_writes_a_loadable_folder(tmp_path):
+    output_dir = tmp_path / "out"
+    result = run_script([*TINY_DATA, *TINY_MODEL, *TINY_RUN, "--output_dir", str(output_dir)], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("model.safetensors", "config.json", "preprocessor_config.json", "modeling_sam_audio.py"):
+        assert (output_dir / name).is_file(), name
+    assert (output_dir / "confusion_matrix.png").stat().st_size > 0
+    card = (output_dir / "README.md").read_text()
+    assert "stratified by raga, by `recording_id`" in card and "accuracy" in card
+    metrics = json.loads((output_dir / "eval_results.json").read_text())
+    assert 0.0 <= metrics["eval_accuracy"] <= 1.0
+    loaded = run_isolated(
+        f"""
+        import json
+        from transformers import AutoModelForAudioClassification
+        model = AutoModelForAudioClassification.from_pretrained({str(output_dir)!r}, trust_remote_code=True)
+        print(json.dumps({{"module": type(model).__module__, "labels": sorted(model.config.id2label.values())}}))
+        """,
+        cwd=tmp_path,
+        hf_home=tmp_path / "hf_isolated",
+    )
+    assert loaded["module"].startswith("transformers_modules") and len(loaded["labels"]) == 8
+
+
+def test_lora_run_saves_adapter_and_merged_model(tmp_path):
+    output_dir = tmp_path / "lora"
+    result = run_script(
+        [*TINY_DATA, *TINY_MODEL, *TINY_RUN, "--output_dir", str(output_dir), "--use_lora", "true", "--lora_r", "2"],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (output_dir / "adapter" / "adapter_config.json").is_file()
+    assert (output_dir / "adapter" / "base_model" / "model.safetensors").is_file()
+    assert not (output_dir / "adapter_config.json").exists()
+    merged = SamAudioForAudioClassification.from_pretrained(output_dir)
+    assert not any("lora" in name for name in merged.state_dict())
+
+
+def test_unreachable_hub_dataset_is_one_clear_line(tmp_path):
+    result = run_script(["--dataset_name", "someone/carnatic-ragas", "--output_dir", str(tmp_path / "x")], tmp_path)
+    assert result.returncode == 1
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if "Cannot load dataset" in line]
+    assert len(errors) == 1 and "--dataset_name synthetic" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_hub_push_keeps_the_local_output(tmp_path):
+    output_dir = tmp_path / "out"
+    result = run_script(
+        [*TINY_DATA, *TINY_MODEL, *TINY_RUN, "--output_dir", str(output_dir), "--push_to_hub", "true",
+         "--hub_model_id", "someone/sam-audio-test"],
+        tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if "Not pushing to the Hub" in line]
+    assert len(errors) == 1 and "hf upload someone/sam-audio-test" in errors[0]
+    assert SamAudioForAudioClassification.from_pretrained(output_dir) is not None
+
+
+def test_two_process_cpu_run(tmp_path):
+    accelerate = Path(sys.executable).with_name("accelerate")
+    launcher = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                "--mixed_precision", "no", "--dynamo_backend", "no"]  # fmt: skip
+    output_dir = tmp_path / "ddp"
+    result = run_script(
+        [*TINY_DATA, *TINY_MODEL, *TINY_RUN, "--output_dir", str(output_dir)],
+        tmp_path,
+        launcher,
+        ACCELERATE_USE_CPU="1",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "World size 2 (process 0" in output
+    assert (output_dir / "model.safetensors").is_file()
