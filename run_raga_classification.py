@@ -313,7 +313,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for module in ("data_sam_audio", "lora_sam_audio", "synthetic_ragas", "feature_extraction_sam_audio"):
         transformers.utils.logging.get_logger(module).setLevel(log_level)
     logger.info(f"Training parameters {training_args}")
-    logger.info(f"World size {training_args.world_size} (process {training_args.process_index}, {training_args.device})")
+    logger.info(
+        f"World size {training_args.world_size} (process {training_args.process_index} on {training_args.device})"
+    )
     set_seed(training_args.seed)
     if not torch.cuda.is_available():
         training_args.dataloader_pin_memory = False

@@ -217,5 +217,5 @@ def test_two_process_cpu_run(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
-    assert "World size 2 (process 0" in output
+    assert "World size 2 (process 0 on" in output
     assert (output_dir / "model.safetensors").is_file()
