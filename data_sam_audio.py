@@ -22,6 +22,9 @@ from hub_sam_audio import hub_unreachable_reason
 logger = logging.get_logger(__name__)
 
 SYNTHETIC = "synthetic"
+# Pitch shifts are resampling ratios `steps / PITCH_SHIFT_STEPS`: small integers keep torchaudio's kernel short, and
+# 1/100 steps are 17 cents at worst.
+PITCH_SHIFT_STEPS = 100
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -194,14 +197,16 @@ class RagaAudioTransform:
 
     def _augment(self, audio: np.ndarray) -> np.ndarray:
         config = self.augmentation
-        ratio = 1.0
+        steps = PITCH_SHIFT_STEPS
         if config.pitch_shift_semitones > 0 and torch.rand(()) < config.pitch_shift_probability:
             semitones = (2 * torch.rand(()).item() - 1) * config.pitch_shift_semitones
-            ratio = 2.0 ** (semitones / 12)
+            steps = round(PITCH_SHIFT_STEPS * 2.0 ** (semitones / 12))
         if self.max_length is not None:
-            audio = random_crop(audio, math.ceil(self.max_length * ratio))
-        if ratio != 1.0:
-            audio = pitch_shift(audio, ratio)[: self.max_length]
+            # Crop enough that the resampled audio still fills `max_length` samples.
+            audio = random_crop(audio, math.ceil(self.max_length * steps / PITCH_SHIFT_STEPS) + steps)
+        if steps != PITCH_SHIFT_STEPS:
+            audio = pitch_shift(audio, steps)
+        audio = audio[: self.max_length]
         if config.gain_db > 0:
             audio = audio * 10 ** ((2 * torch.rand(()).item() - 1) * config.gain_db / 20)
         if torch.rand(()) < config.noise_probability:
@@ -220,13 +225,12 @@ def random_crop(audio: np.ndarray, length: int) -> np.ndarray:
     return audio[start : start + length]
 
 
-def pitch_shift(audio: np.ndarray, ratio: float) -> np.ndarray:
-    """Raise pitch by `ratio` by resampling (drone and melody move together; tempo follows, as with tape speed)."""
+def pitch_shift(audio: np.ndarray, steps: int) -> np.ndarray:
+    """Raise pitch by `steps / PITCH_SHIFT_STEPS` by resampling (drone and melody move together; tempo follows, as
+    with tape speed)."""
     import torchaudio.functional
 
-    # A ratio of small integers keeps torchaudio's polyphase kernel short.
-    orig_freq, new_freq = round(100 * ratio), 100
-    return torchaudio.functional.resample(torch.from_numpy(audio), orig_freq, new_freq).numpy()
+    return torchaudio.functional.resample(torch.from_numpy(audio), steps, PITCH_SHIFT_STEPS).numpy()
 
 
 @dataclass
