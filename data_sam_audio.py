@@ -9,14 +9,20 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import datasets
 import numpy as np
 import torch
+from huggingface_hub import constants
 from transformers.utils import logging
 
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from hub_sam_audio import hub_unreachable_reason
+
+
+if TYPE_CHECKING:
+    from synthetic_ragas import SyntheticRagaConfig
 
 
 logger = logging.get_logger(__name__)
@@ -35,7 +41,7 @@ def load_raga_dataset(
     name: str,
     config_name: str | None = None,
     cache_dir: str | None = None,
-    synthetic_config: "object | None" = None,
+    synthetic_config: "SyntheticRagaConfig | None" = None,
 ) -> datasets.DatasetDict:
     """Load `name`: `"synthetic"`, a local folder (`save_to_disk`, parquet files or an audiofolder with
     `metadata.csv`), parquet files (path or glob), or a Hub dataset id. Always returns a `DatasetDict`."""
@@ -45,21 +51,11 @@ def load_raga_dataset(
         return datasets.DatasetDict({"train": load_synthetic_dataset(synthetic_config, cache_dir=cache_dir)})
 
     path = Path(name).expanduser()
-    if path.is_dir():
-        if any((path / marker).exists() for marker in ("dataset_dict.json", "dataset_info.json", "state.json")):
-            loaded = datasets.load_from_disk(str(path))
-        elif any(path.rglob("*.parquet")):
-            loaded = datasets.load_dataset("parquet", data_dir=str(path), cache_dir=cache_dir)
-        else:
-            loaded = datasets.load_dataset("audiofolder", data_dir=str(path), cache_dir=cache_dir)
-    elif path.is_file() or "*" in name:
-        if not name.endswith(".parquet"):
-            raise DatasetUnavailableError(f"Cannot read {name!r}: pass a folder, a .parquet file or a parquet glob.")
-        loaded = datasets.load_dataset(
-            "parquet", data_files=str(path) if path.is_file() else name, cache_dir=cache_dir
-        )
+    if path.is_dir() or path.is_file() or "*" in name:
+        loaded = _load_local(name, path, cache_dir)
     else:
-        reason = hub_unreachable_reason()
+        # In offline mode a cached copy may still load; otherwise fail fast when the Hub does not answer.
+        reason = None if constants.HF_HUB_OFFLINE else hub_unreachable_reason()
         if reason is None:
             try:
                 loaded = datasets.load_dataset(name, config_name, cache_dir=cache_dir)
@@ -68,12 +64,31 @@ def load_raga_dataset(
         if reason is not None:
             raise DatasetUnavailableError(
                 f"Cannot load dataset {name!r} from the Hugging Face Hub: {reason}. Without network access, train on "
-                f"the built-in synthetic corpus (--dataset_name {SYNTHETIC}) or on a local copy "
-                "(--dataset_name /path/to/audiofolder, parquet files or a save_to_disk folder)."
+                f"the built-in synthetic corpus (--dataset_name {SYNTHETIC}), on a local copy (--dataset_name "
+                "/path/to/audiofolder, parquet files or a save_to_disk folder), or on a cached copy with "
+                "HF_HUB_OFFLINE=1."
             )
     if isinstance(loaded, datasets.Dataset):
         loaded = datasets.DatasetDict({"train": loaded})
     return loaded
+
+
+def _load_local(name: str, path: Path, cache_dir: str | None) -> datasets.Dataset | datasets.DatasetDict:
+    """A `save_to_disk` folder, parquet files or an audiofolder, with one clear error when it cannot be read."""
+    try:
+        if path.is_dir():
+            if any((path / marker).exists() for marker in ("dataset_dict.json", "dataset_info.json", "state.json")):
+                return datasets.load_from_disk(str(path))
+            if any(path.rglob("*.parquet")):
+                return datasets.load_dataset("parquet", data_dir=str(path), cache_dir=cache_dir)
+            return datasets.load_dataset("audiofolder", data_dir=str(path), cache_dir=cache_dir)
+        if not name.endswith(".parquet"):
+            raise ValueError("pass a folder, a .parquet file or a parquet glob")
+        data_files = str(path) if path.is_file() else name
+        return datasets.load_dataset("parquet", data_files=data_files, cache_dir=cache_dir)
+    except Exception as error:  # whatever the reader raised, the user needs the path and the reason
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DatasetUnavailableError(f"Cannot read the dataset at {name!r}: {reason}.") from error
 
 
 def check_columns(dataset: datasets.Dataset, columns: dict[str, str | None]) -> None:

@@ -8,6 +8,7 @@ Every option is a field of the argument dataclasses below (or of `TrainingArgume
 run, and flags on the command line override the YAML.
 """
 
+import json
 import logging
 import netrc
 import os
@@ -21,7 +22,6 @@ import transformers
 import yaml
 from huggingface_hub import upload_folder
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from configuration_sam_audio import SamAudioConfig
 from data_sam_audio import (
@@ -209,6 +209,18 @@ class SamAudioTrainer(Trainer):
                 self._term_counts[name] = 0
         super().log(logs, start_time)
 
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """As `Trainer._save`, but the training arguments go to `training_args.json` (tokens redacted) instead of a
+        pickled `training_args.bin`: nothing this project writes needs `pickle` to read."""
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        os.makedirs(output_dir, exist_ok=True)
+        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+        model.save_pretrained(output_dir, state_dict=state_dict, is_main_process=self.args.should_save)
+        if self.args.should_save:
+            if self.processing_class is not None:
+                self.processing_class.save_pretrained(output_dir)
+            Path(output_dir, "training_args.json").write_text(self.args.to_json_string(), encoding="utf-8")
+
     def push_to_hub(
         self,
         commit_message: str | None = "End of training",
@@ -276,6 +288,23 @@ def yaml_to_arguments(path: Path) -> list[str]:
     return arguments
 
 
+def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
+    """The newest `checkpoint-N` folder whose save finished (the Trainer writes `trainer_state.json` last), so a
+    save cut short by a crash is passed over instead of breaking the resume."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return None
+    candidates = [path for path in folder.glob("checkpoint-*") if path.name.split("-")[-1].isdigit()]
+    for path in sorted(candidates, key=lambda path: int(path.name.split("-")[-1]), reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            logger.warning(f"Skipping {path}: its save did not finish (no readable trainer_state.json).")
+            continue
+        return str(path)
+    return None
+
+
 def setup_wandb(training_args: SamAudioTrainingArguments) -> None:
     """Run W&B offline, with no prompt, when it is requested without an API key (and `WANDB_MODE` is unset)."""
     if "wandb" not in (training_args.report_to or []) or os.environ.get("WANDB_MODE"):
@@ -330,13 +359,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         seed=data_args.synthetic_seed,
     )
     with training_args.main_process_first(desc="loading the dataset"):
-        try:
-            raw = load_raga_dataset(
-                data_args.dataset_name, data_args.dataset_config_name, synthetic_config=synthetic_config
-            )
-        except DatasetUnavailableError as error:
-            logger.error(str(error))
-            raise SystemExit(1) from None
+        raw = load_raga_dataset(
+            data_args.dataset_name, data_args.dataset_config_name, synthetic_config=synthetic_config
+        )
     train_split = raw["train"]
     columns = {
         "audio_column_name": data_args.audio_column_name,
@@ -459,10 +484,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
 
     checkpoint = training_args.resume_from_checkpoint
-    if checkpoint is None and os.path.isdir(training_args.output_dir):
-        checkpoint = get_last_checkpoint(training_args.output_dir)
+    if checkpoint is None:
+        checkpoint = last_complete_checkpoint(training_args.output_dir)
         if checkpoint is not None:
-            logger.warning(f"Resuming from {checkpoint}, the last checkpoint in {training_args.output_dir}.")
+            logger.warning(f"Resuming from {checkpoint}, the last complete checkpoint in {training_args.output_dir}.")
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
@@ -522,5 +547,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     return metrics
 
 
+def cli(argv: list[str] | None = None) -> int:
+    """Run `main`, turning a bad configuration or dataset into one line on stderr and exit code 1."""
+    try:
+        main(argv)
+    except (ValueError, DatasetUnavailableError) as error:
+        logger.debug("Full traceback:", exc_info=True)
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(cli())
