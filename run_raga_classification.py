@@ -39,6 +39,7 @@ from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from hub_sam_audio import HUB_IGNORE_PATTERNS, hub_unreachable_reason, write_model_card
 from lora_sam_audio import DEFAULT_LORA_TARGETS, apply_lora
 from modeling_sam_audio import SamAudioForAudioClassification
+from pipeline_sam_audio import save_pretrained_with_pipeline
 
 
 logger = logging.getLogger(__name__)
@@ -503,11 +504,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if not lora_args.use_lora:
         trainer.save_model()
     if trainer.is_world_process_zero():
+        model = trainer.accelerator.unwrap_model(trainer.model)
         if lora_args.use_lora:
             # The adapter goes to its own folder (with the base it applies to); the root holds the merged model.
-            trainer.model.save_pretrained(output_dir / "adapter")
-            trainer.model.merge_and_unload().save_pretrained(output_dir)
-        feature_extractor.save_pretrained(output_dir)
+            model.save_pretrained(output_dir / "adapter")
+            model = model.merge_and_unload()
+        # The folder also gets the long-audio pipeline, so `pipeline("audio-classification", ...)` classifies
+        # recordings of any length.
+        save_pretrained_with_pipeline(model, feature_extractor, output_dir)
         logits = predictions.predictions[0] if isinstance(predictions.predictions, tuple) else predictions.predictions
         save_confusion_matrix(
             logits,

@@ -21,7 +21,11 @@ setup(
         "hub_sam_audio",
         "run_raga_classification",
         "synthetic_ragas",
+        "pipeline_sam_audio",
+        "predict_sam_audio",
+        "visualization_sam_audio",
     ],
+    entry_points={"console_scripts": ["sam-audio-predict=predict_sam_audio:main"]},
     packages=["sam_audio_metrics.accuracy", "sam_audio_metrics.f1"],
     package_data={"sam_audio_metrics.accuracy": ["*.py"], "sam_audio_metrics.f1": ["*.py"]},
     install_requires=[

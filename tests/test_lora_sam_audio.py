@@ -3,10 +3,10 @@
 import pytest
 import torch
 from peft import PeftModel
-from test_modeling_sam_audio import SamAudioModelTester
 
 from lora_sam_audio import apply_lora, lora_target_pattern
 from modeling_sam_audio import SamAudioForAudioClassification, SamAudioForPreTraining
+from test_modeling_sam_audio import SamAudioModelTester
 
 
 TEST_CASES = [

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import soundfile
 from huggingface_hub.utils import filter_repo_objects
-from test_run_raga_classification import ROOT, TINY_DATA, TINY_MODEL, TINY_RUN, run_script
 from transformers.testing_utils import slow
 
 from data_sam_audio import stratified_group_split
 from hub_sam_audio import HUB_IGNORE_PATTERNS
 from run_raga_classification import cli, last_complete_checkpoint
 from synthetic_ragas import SyntheticRagaConfig, load_synthetic_dataset
+from test_run_raga_classification import ROOT, TINY_DATA, TINY_MODEL, TINY_RUN, run_script
 
 
 TINY = SyntheticRagaConfig(recordings_per_raga=2, clips_per_recording=2, clip_seconds=3.0)
@@ -211,6 +211,7 @@ def test_an_interrupted_checkpoint_save_leaves_the_previous_one_usable(tmp_path,
     assert state["epoch"] == 2.0
 
 
+@pytest.mark.slow
 @slow
 def test_two_processes_reach_the_accuracy_of_one(tmp_path):
     """Same global batch (1 x 8 and 2 x 4): validation accuracy within 5 points after a real (short) training."""
@@ -249,7 +250,7 @@ def test_no_pickle_in_the_code_or_the_output(tmp_path, capsys):
     assert not {name for name in top_level if name.endswith((".bin", ".pkl", ".pt", ".pth"))}
     assert "training_args.json" in top_level and "model.safetensors" in top_level
     # The code copied next to the weights imports only the standard library and declared dependencies.
-    declared = {"torch", "torchaudio", "transformers", "numpy", "huggingface_hub"}
+    declared = {"torch", "torchaudio", "torchcodec", "transformers", "numpy", "huggingface_hub"}
     local = {path.stem for path in output_dir.glob("*.py")}
     for path in output_dir.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):

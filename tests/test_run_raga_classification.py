@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset
-from test_hub_loading import run_isolated
 
 from configuration_sam_audio import SamAudioConfig
 from data_sam_audio import SamAudioDataCollator, stratified_group_split
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from modeling_sam_audio import SamAudioForAudioClassification
 from run_raga_classification import SamAudioTrainer, SamAudioTrainingArguments, parse_arguments
+from test_hub_loading import run_isolated
 
 
 ROOT = Path(__file__).resolve().parent.parent
