@@ -1,6 +1,6 @@
 """Classify one clip the model has never heard (a new synthetic recording) through `pipeline(...)`.
 
-    python scripts/classify_held_out_clip.py outputs/demo [--seed 2026]
+python scripts/classify_held_out_clip.py outputs/demo [--seed 2026]
 """
 
 import argparse
