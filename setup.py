@@ -21,6 +21,7 @@ setup(
         "hub_sam_audio",
         "run_raga_classification",
         "synthetic_ragas",
+        "raga_synthesis",
         "pipeline_sam_audio",
         "predict_sam_audio",
         "visualization_sam_audio",

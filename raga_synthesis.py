@@ -1,0 +1,932 @@
+"""Carnatic raga audio synthesis: the raga tables and the renderer behind the synthetic dataset (`synthetic_ragas.py`).
+
+Every clip is a melody over a tanpura drone. The melody is built from each raga's characteristic phrases and
+arohana/avarohana runs, sung or played with glides, kampita gamakas and small pitch drift, in one of several timbres,
+and placed in a synthetic room with background noise. The tonic is drawn continuously per recording, so a model can
+only tell the four modes of one note set (Kalyani, Kharaharapriya, Todi, Sindhubhairavi) apart by hearing pitch
+relative to the drone; nothing else (timbre, tempo, loudness, tonic range, noise) depends on the raga.
+
+Any change to the rendered audio must bump `synthetic_ragas.GENERATOR_VERSION`, so cached datasets are rebuilt.
+
+Example:
+
+```python
+>>> import numpy as np
+>>> from raga_synthesis import generate_clip
+>>> audio = generate_clip("Todi", 151.3, "violin", seconds=5.0, rng=np.random.default_rng(0))
+```
+"""
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+RAGA_NAMES = (
+    "Kalyani",
+    "Kharaharapriya",
+    "Mayamalavagoulai",
+    "Todi",
+    "Amritavarshini",
+    "Hamsanaadam",
+    "Varali",
+    "Sindhubhairavi",
+)
+
+TIMBRES = ("voice", "violin", "flute", "veena", "nadaswaram")
+
+# Sustained timbres shape their amplitude smoothly; plucked ones restart a decaying, darkening tone at onsets.
+_PLUCKED_TIMBRES = frozenset({"veena"})
+
+# Melody range in semitones above Sa: mandra sthayi Pa up to tara sthayi Pa, the usual span of a concert melody.
+_LOWEST_SEMITONE = -7
+_HIGHEST_SEMITONE = 19
+
+# Pitch contours and envelopes are computed at ~500 frames/s and linearly upsampled: 2 ms is finer than any glide,
+# gamaka or attack we model, and it keeps the per-sample work to a few array operations.
+_CONTROL_RATE_HZ = 500.0
+# Frames rendered per audio block; bounds the memory of long clips (a 10-minute concert) to a few blocks.
+_BLOCK_FRAMES = 4096
+# Wavetable length per period; 2048 points resolve the ~180 harmonics of a 20 Hz band at 16 kHz.
+_TABLE_SIZE = 2048
+# Lowest wavetable band and band spacing (one per semitone, so switching bands never moves a formant audibly).
+_BAND_BASE_HZ = 20.0
+# Harmonics above this fraction of the sampling rate fade out so no partial aliases when a glide rises.
+_HARMONIC_CEILING = 0.45
+_HARMONIC_TAPER = 0.08
+
+_DEFAULT_SNR_RANGE_DB = (15.0, 40.0)
+# Sharpness of the kampita swing: 0 is a sinusoid, larger values hold each end longer.
+_GAMAKA_DWELL = 3.0
+
+
+def _emphasis(weights: dict[int, float]) -> tuple[float, ...]:
+    """12 pitch-class weights, 1.0 unless given."""
+    return tuple(float(weights.get(pc, 1.0)) for pc in range(12))
+
+
+@dataclass(frozen=True)
+class RagaSpec:
+    """
+    Musical description of one raga, in semitones above Sa (R1 1, R2=G1 2, G2 3, G3 4, M1 5, M2 6, P 7, D1 8,
+    D2 9, N2 10, N3 11).
+
+    Args:
+        name (`str`): Raga name, spelled as in the Hub dataset.
+        arohana (`tuple[int, ...]`): Ascending scale from Sa to upper Sa (12), zig-zags included (Varali).
+        avarohana (`tuple[int, ...]`): Descending scale from upper Sa to Sa.
+        phrases (`tuple[tuple[int, ...], ...]`): Characteristic phrases (prayogas) as semitone offsets; negative
+            values are mandra sthayi, values above 12 tara sthayi.
+        emphasis (`tuple[float, ...]`): Weight per pitch class (length 12); nyasa and jeeva swaras are above 1 and
+            are held longer, ornamented more often and chosen more often as phrase endings.
+        foreign_notes (`tuple[int, ...]`, *optional*): Pitch classes outside the scale that may replace a neighbouring
+            scale note inside a phrase (Sindhubhairavi's R1, G3, D2, N3).
+        foreign_prob (`float`, *optional*, defaults to 0.0): Chance that a generated phrase receives a foreign note.
+    """
+
+    name: str
+    arohana: tuple[int, ...]
+    avarohana: tuple[int, ...]
+    phrases: tuple[tuple[int, ...], ...]
+    emphasis: tuple[float, ...]
+    foreign_notes: tuple[int, ...] = ()
+    foreign_prob: float = 0.0
+
+    @property
+    def scale(self) -> tuple[int, ...]:
+        """Sorted pitch classes used by arohana and avarohana."""
+        return tuple(sorted({note % 12 for note in self.arohana + self.avarohana}))
+
+
+RAGAS: dict[str, RagaSpec] = {
+    "Kalyani": RagaSpec(
+        name="Kalyani",
+        arohana=(0, 2, 4, 6, 7, 9, 11, 12),
+        avarohana=(12, 11, 9, 7, 6, 4, 2, 0),
+        phrases=(
+            (-1, 2, 4, 2, 4, 6, 7),
+            (4, 6, 7, 9, 11, 12),
+            (14, 12, 11, 9, 7, 6, 4),
+            (6, 4, 2, 0, -1, -3, -1, 0),
+            (9, 7, 6, 4, 6, 7, 9, 11),
+            (11, 9, 11, 12, 14, 16, 14, 12),
+            (7, 6, 4, 2, 4),
+            (-5, -3, -1, 2, 4),
+        ),
+        emphasis=_emphasis({4: 1.6, 11: 1.4, 7: 1.3, 2: 1.2, 9: 1.2}),
+    ),
+    "Kharaharapriya": RagaSpec(
+        name="Kharaharapriya",
+        arohana=(0, 2, 3, 5, 7, 9, 10, 12),
+        avarohana=(12, 10, 9, 7, 5, 3, 2, 0),
+        phrases=(
+            (7, 9, 10, 12, 14, 12, 10, 9),
+            (2, 3, 5, 3, 2, 0),
+            (10, 9, 7, 5, 3, 2, 0),
+            (3, 5, 7, 9, 7, 5, 3, 2),
+            (-2, 0, 2, 3, 2, 0, -2, 0),
+            (12, 10, 9, 10, 12, 14, 15, 14, 12),
+            (5, 7, 9, 10, 9, 7),
+            (-5, -3, -2, 0, 2, 3),
+        ),
+        emphasis=_emphasis({3: 1.5, 10: 1.5, 2: 1.4, 7: 1.2, 9: 1.2}),
+    ),
+    "Mayamalavagoulai": RagaSpec(
+        name="Mayamalavagoulai",
+        arohana=(0, 1, 4, 5, 7, 8, 11, 12),
+        avarohana=(12, 11, 8, 7, 5, 4, 1, 0),
+        phrases=(
+            (0, 1, 4, 5, 7, 5, 4),
+            (8, 7, 5, 4, 1, 0),
+            (11, 12, 13, 12, 11, 8, 7),
+            (4, 5, 8, 7, 5, 4, 1, 0),
+            (-1, 0, 1, 4, 5, 4, 1, 0),
+            (7, 8, 11, 12, 11, 8, 7),
+            (12, 11, 8, 7, 8, 11, 12, 16, 12),
+            (-5, -4, -1, 0, 1, 0),
+        ),
+        emphasis=_emphasis({4: 1.5, 11: 1.4, 8: 1.3, 1: 1.2, 7: 1.2}),
+    ),
+    "Todi": RagaSpec(
+        name="Todi",
+        arohana=(0, 1, 3, 5, 7, 8, 10, 12),
+        avarohana=(12, 10, 8, 7, 5, 3, 1, 0),
+        phrases=(
+            (3, 1, 3, 5, 3, 1, 0),
+            (8, 7, 8, 10, 8, 7, 5, 3),
+            (-2, 0, 1, 3, 1, 0),
+            (7, 8, 10, 12, 13, 12, 10, 8),
+            (5, 3, 5, 7, 8, 7, 5, 3, 1, 0),
+            (10, 8, 7, 5, 3, 1, 3),
+            (13, 15, 13, 12, 10, 8),
+            (-4, -2, 0, 1, 3),
+        ),
+        emphasis=_emphasis({3: 1.7, 8: 1.5, 10: 1.3, 1: 1.2, 5: 1.1}),
+    ),
+    "Amritavarshini": RagaSpec(
+        name="Amritavarshini",
+        arohana=(0, 4, 6, 7, 11, 12),
+        avarohana=(12, 11, 7, 6, 4, 0),
+        phrases=(
+            (0, 4, 6, 7, 11, 12),
+            (12, 11, 7, 6, 4, 0),
+            (4, 6, 7, 6, 4, 0, -1, 0),
+            (7, 11, 12, 16, 12, 11, 7),
+            (11, 7, 6, 4, 6, 7),
+            (16, 18, 16, 12, 11, 12),
+            (-5, -1, 0, 4, 6, 4),
+        ),
+        emphasis=_emphasis({4: 1.4, 6: 1.4, 11: 1.3, 7: 1.2}),
+    ),
+    "Hamsanaadam": RagaSpec(
+        name="Hamsanaadam",
+        arohana=(0, 2, 6, 7, 11, 12),
+        avarohana=(12, 11, 7, 6, 2, 0),
+        phrases=(
+            (0, 2, 6, 7, 11, 12),
+            (12, 11, 7, 6, 2, 0),
+            (7, 11, 12, 14, 12, 11, 7),
+            (2, 6, 7, 6, 2, 0, -1, 0),
+            (11, 12, 11, 7, 6, 7),
+            (14, 18, 19, 18, 14, 12),
+            (-5, -1, 0, 2, 6, 2),
+        ),
+        emphasis=_emphasis({11: 1.5, 6: 1.4, 2: 1.2, 7: 1.2}),
+    ),
+    "Varali": RagaSpec(
+        name="Varali",
+        arohana=(0, 2, 1, 2, 6, 7, 8, 11, 12),
+        avarohana=(12, 11, 8, 7, 6, 2, 1, 0),
+        phrases=(
+            (2, 1, 2, 6, 7),
+            (8, 7, 6, 2, 1, 0),
+            (6, 7, 8, 11, 12, 11, 8, 7),
+            (2, 6, 2, 1, 0, -1, 0),
+            (12, 11, 8, 7, 6, 7, 6, 2),
+            (0, 2, 1, 2, 6, 7, 8, 7),
+            (13, 14, 13, 12, 11, 8),
+            (-4, -1, 0, 2, 1, 0),
+        ),
+        emphasis=_emphasis({2: 1.6, 6: 1.4, 8: 1.2, 11: 1.2, 1: 1.1}),
+    ),
+    "Sindhubhairavi": RagaSpec(
+        name="Sindhubhairavi",
+        arohana=(0, 2, 3, 5, 7, 8, 10, 12),
+        avarohana=(12, 10, 8, 7, 5, 3, 2, 0),
+        phrases=(
+            (0, 2, 3, 5, 3, 2, 1, 0),
+            (7, 8, 10, 12, 10, 8, 7),
+            (3, 2, 0, -2, -4, -2, 0),
+            (5, 4, 5, 7, 8, 7, 5, 3),
+            (7, 9, 10, 12, 11, 12),
+            (10, 8, 7, 5, 3, 2, 0),
+            (8, 7, 5, 3, 5, 7, 8, 10, 8),
+            (-5, -4, -2, 0, 2, 3),
+        ),
+        emphasis=_emphasis({3: 1.4, 7: 1.3, 8: 1.3, 0: 1.2, 5: 1.1}),
+        foreign_notes=(1, 4, 9, 11),
+        foreign_prob=0.15,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RecordingStyle:
+    """
+    Performance and room parameters shared by every clip of one recording. Drawn by [`sample_recording_style`] from
+    the same distributions for every raga, so none of them carries information about the raga.
+
+    Args:
+        beat_seconds (`float`): Typical note length before emphasis and rhythm scaling (the tempo).
+        glide_seconds (`float`): Typical glide time from one note into the next.
+        gamaka_prob (`float`): Chance that a long, unemphasized note carries a kampita gamaka.
+        gamaka_rate_hz (`float`): Oscillation rate of kampita gamakas.
+        jitter_cents (`float`): Standard deviation of the slow random pitch drift.
+        vibrato_cents (`float`): Depth of a faint periodic vibrato.
+        rest_prob (`float`): Chance of a rest between two phrases.
+        drone_gain (`float`): Drone RMS relative to the RMS of the sounding melody.
+        drone_cycle_seconds (`float`): Duration of one Pa-Sa-Sa-sa pluck cycle of the tanpura.
+        rt60_seconds (`float`): Reverberation time of the room.
+        reverb_mix (`float`): Level of the reverberant sound relative to the direct sound.
+        snr_db (`float`): Ratio of the music to the background noise; `math.inf` adds no noise.
+    """
+
+    beat_seconds: float
+    glide_seconds: float
+    gamaka_prob: float
+    gamaka_rate_hz: float
+    jitter_cents: float
+    vibrato_cents: float
+    rest_prob: float
+    drone_gain: float
+    drone_cycle_seconds: float
+    rt60_seconds: float
+    reverb_mix: float
+    snr_db: float
+
+
+def sample_recording_style(
+    rng: np.random.Generator, snr_range_db: tuple[float, float] = _DEFAULT_SNR_RANGE_DB
+) -> RecordingStyle:
+    """
+    Draw the tempo, ornamentation, drone, room and noise parameters of one recording.
+
+    Args:
+        rng (`numpy.random.Generator`): Source of randomness.
+        snr_range_db (`tuple[float, float]`, *optional*, defaults to `(15.0, 40.0)`): Range of the signal-to-noise
+            ratio, drawn uniformly.
+
+    Returns:
+        [`RecordingStyle`]: The parameters.
+    """
+    return RecordingStyle(
+        beat_seconds=float(rng.uniform(0.2, 0.36)),
+        glide_seconds=float(rng.uniform(0.04, 0.12)),
+        gamaka_prob=float(rng.uniform(0.15, 0.4)),
+        gamaka_rate_hz=float(rng.uniform(4.0, 8.0)),
+        jitter_cents=float(rng.uniform(4.0, 14.0)),
+        vibrato_cents=float(rng.uniform(0.0, 8.0)),
+        rest_prob=float(rng.uniform(0.4, 0.9)),
+        drone_gain=float(rng.uniform(0.35, 0.8)),
+        drone_cycle_seconds=float(rng.uniform(2.2, 3.8)),
+        rt60_seconds=float(rng.uniform(0.2, 1.0)),
+        reverb_mix=float(rng.uniform(0.1, 0.5)),
+        snr_db=float(rng.uniform(*snr_range_db)),
+    )
+
+
+def _is_real(value: object) -> bool:
+    """True for ints and floats (not bools) that are finite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> int:
+    """Return `value` as an int, or raise a ValueError naming `name` unless it is an integer in [low, high]."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+    return int(value)
+
+
+@dataclass
+class _NotePlan:
+    """Note-level score of a melody: one entry per note or rest."""
+
+    start: np.ndarray  # seconds
+    duration: np.ndarray  # seconds
+    semitone: np.ndarray  # above Sa
+    amplitude: np.ndarray  # 0 for rests
+    glide: np.ndarray  # seconds spent gliding in from the previous note
+    gamaka_depth: np.ndarray  # semitones towards the neighbour, 0 for none
+    gamaka_rate: np.ndarray  # Hz, adjusted to a whole number of cycles
+    articulate: np.ndarray  # pluck (veena) or bow change / tonguing / consonant (others)
+    scoop: np.ndarray  # semitones below the note the phrase starts from
+
+
+def _scale_notes(spec: RagaSpec) -> np.ndarray:
+    """Every scale note (semitones) within the melody range."""
+    notes = [pc + 12 * octave for octave in range(-2, 3) for pc in spec.scale]
+    return np.array(sorted(n for n in notes if _LOWEST_SEMITONE <= n <= _HIGHEST_SEMITONE))
+
+
+def _extended_run(scale: tuple[int, ...], ascending: bool) -> list[int]:
+    """Arohana or avarohana repeated over the melody range as one monotone (or zig-zag) sequence."""
+    body = scale[:-1]
+    octaves = (-1, 0, 1) if ascending else (1, 0, -1)
+    notes = [note + 12 * octave for octave in octaves for note in body]
+    notes.append(scale[-1] + 12 * octaves[-1])
+    return [n for n in notes if _LOWEST_SEMITONE <= n <= _HIGHEST_SEMITONE]
+
+
+def _pick_phrase(spec: RagaSpec, rng: np.random.Generator) -> list[int]:
+    """One phrase: a characteristic prayoga (maybe an octave away) or a stretch of arohana/avarohana."""
+    if rng.random() < 0.55:
+        phrase = list(spec.phrases[rng.integers(len(spec.phrases))])
+        shift = int(rng.choice((-12, 0, 12), p=(0.15, 0.7, 0.15)))
+        if all(_LOWEST_SEMITONE <= n + shift <= _HIGHEST_SEMITONE for n in phrase):
+            phrase = [n + shift for n in phrase]
+    else:
+        if rng.random() < 0.5:
+            run = _extended_run(spec.avarohana, ascending=False)
+        else:
+            run = _extended_run(spec.arohana, ascending=True)
+        length = int(rng.integers(3, 8))
+        start = int(rng.integers(0, max(1, len(run) - length + 1)))
+        phrase = run[start : start + length]
+    if spec.foreign_notes and rng.random() < spec.foreign_prob:
+        # A foreign note replaces a scale note a semitone away, as Sindhubhairavi's R1 or G3 colour a phrase.
+        candidates = [
+            (k, n + step)
+            for k, n in enumerate(phrase)
+            for step in (-1, 1)
+            if (n + step) % 12 in spec.foreign_notes and 0 < k < len(phrase) - 1
+        ]
+        if candidates:
+            k, note = candidates[rng.integers(len(candidates))]
+            phrase[k] = note
+    return phrase
+
+
+def _nyasa_after(last: int, scale_notes: np.ndarray, spec: RagaSpec, rng: np.random.Generator) -> int:
+    """A resting note near `last`, favouring the raga's nyasa/jeeva swaras."""
+    near = scale_notes[np.abs(scale_notes - last) <= 4]
+    weights = np.array([spec.emphasis[n % 12] ** 3 for n in near])
+    return int(rng.choice(near, p=weights / weights.sum()))
+
+
+def _gamaka_neighbour(note: int, scale_notes: np.ndarray, rng: np.random.Generator) -> int:
+    """Interval to the scale neighbour a kampita swings to (upper preferred), 0 if none is within 3 semitones."""
+    if note not in scale_notes:
+        return 0
+    upper = scale_notes[scale_notes > note]
+    lower = scale_notes[scale_notes < note]
+    up = int(upper[0] - note) if len(upper) and upper[0] - note <= 3 else 0
+    down = int(lower[-1] - note) if len(lower) and note - lower[-1] <= 3 else 0
+    if up and down:
+        return up if rng.random() < 0.7 else down
+    return up or down
+
+
+def _compose(
+    spec: RagaSpec, style: RecordingStyle, timbre: str, seconds: float, rng: np.random.Generator
+) -> _NotePlan:
+    """Score a melody of at least `seconds` from phrases, nyasa endings and rests."""
+    scale_notes = _scale_notes(spec)
+    # (duration, semitone, amplitude, glide, gamaka depth, articulate, scoop) per note or rest
+    rows: list[tuple[float, float, float, float, float, bool, float]] = []
+    total = 0.0
+    first_note = int(_pick_phrase(spec, rng)[0])
+    # Start on a rest so clips cut from a recording do not all begin with a note onset.
+    lead = float(rng.uniform(0.1, 1.2))
+    rows.append((lead, first_note, 0.0, 0.0, 0.0, False, 0.0))
+    total += lead
+    articulate_prob = 0.55 if timbre in _PLUCKED_TIMBRES else 0.3
+    # Emphasized notes are held longer; dividing by the raga's mean stretch keeps the overall tempo the same for
+    # every raga, so note density does not give the raga away.
+    mean_stretch = float(np.mean([spec.emphasis[pc] ** 1.5 for pc in spec.scale]))
+    while total < seconds + 1.0:
+        phrase = _pick_phrase(spec, rng)
+        if rng.random() < 0.5:
+            phrase.append(_nyasa_after(phrase[-1], scale_notes, spec, rng))
+        for k, note in enumerate(phrase):
+            emphasis = spec.emphasis[note % 12]
+            value = float(rng.choice((0.5, 1.0, 1.0, 1.5, 2.0)))
+            duration = style.beat_seconds * value * emphasis**1.5 / mean_stretch * math.exp(rng.normal(0.0, 0.15))
+            if k == len(phrase) - 1:
+                duration = float(np.clip(duration * rng.uniform(1.4, 2.4), 0.3, 1.6))
+            else:
+                duration = float(np.clip(duration, 0.15, 1.2))
+            glide = 0.0 if k == 0 else min(style.glide_seconds * rng.uniform(0.6, 1.4), 0.4 * duration)
+            depth = 0.0
+            if duration >= 0.3 and rng.random() < min(1.0, style.gamaka_prob * emphasis**2):
+                depth = _gamaka_neighbour(note, scale_notes, rng) * rng.uniform(0.85, 1.0)
+            articulate = k == 0 or rng.random() < articulate_prob
+            scoop = float(rng.uniform(0.3, 1.0)) if k == 0 and rng.random() < 0.5 else 0.0
+            amplitude = 10.0 ** (rng.normal(0.0, 1.5) / 20.0) * (1.0 + 0.15 * (emphasis - 1.0))
+            rows.append((duration, note, amplitude, glide, depth, articulate, scoop))
+            total += duration
+        if rng.random() < style.rest_prob:
+            rest = float(rng.uniform(0.15, 0.9))
+            rows.append((rest, phrase[-1], 0.0, 0.0, 0.0, False, 0.0))
+            total += rest
+
+    duration, semitone, amplitude, glide, depth, articulate, scoop = (np.array(col) for col in zip(*rows))
+    start = np.concatenate([[0.0], np.cumsum(duration)[:-1]])
+    # A whole number of kampita cycles per note, so the contour is back on the note when the next glide starts.
+    sustain = np.maximum(duration - glide, 1e-3)
+    rate = style.gamaka_rate_hz * rng.uniform(0.85, 1.15, size=len(rows))
+    cycles = np.maximum(1.0, np.round(sustain * rate))
+    rate = cycles / sustain
+    depth = np.where((rate >= 3.0) & (rate <= 9.0), depth, 0.0)
+    return _NotePlan(
+        start=start,
+        duration=duration,
+        semitone=semitone.astype(np.float64),
+        amplitude=amplitude,
+        glide=glide,
+        gamaka_depth=depth,
+        gamaka_rate=rate,
+        articulate=articulate.astype(bool),
+        scoop=scoop,
+    )
+
+
+def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving average of `x` (float64) with edge padding."""
+    return _box_filters(np.asarray(x, dtype=np.float64), (width,))[0].astype(np.float64)
+
+
+def _box_filters(x: np.ndarray, widths: Sequence[int]) -> list[np.ndarray]:
+    """Centred, edge-padded moving averages of `x` for several widths from one cumulative sum (linear time)."""
+    pad = max(widths)
+    csum = np.empty(len(x) + 2 * pad + 1, dtype=np.float64)
+    csum[0] = 0.0
+    np.cumsum(np.pad(x, pad, mode="edge"), dtype=np.float64, out=csum[1:])
+    window_sum = np.empty(len(x), dtype=np.float64)
+    out = []
+    for width in widths:
+        first = pad - width // 2  # the window of output i covers padded[i + first : i + first + width]
+        np.subtract(csum[first + width : first + width + len(x)], csum[first : first + len(x)], out=window_sum)
+        window_sum /= width
+        out.append(window_sum.astype(x.dtype))
+    return out
+
+
+def _smooth_noise(rng: np.random.Generator, n: int, width: int) -> np.ndarray:
+    """Unit-variance low-pass noise of length `n`: white noise averaged over `width` frames."""
+    noise = _moving_average(rng.standard_normal(n), width)
+    return noise / max(float(noise.std()), 1e-12)
+
+
+@dataclass
+class _MelodyControl:
+    """Frame-rate (~500 Hz) control signals of a melody, `n_frames + 1` values each."""
+
+    semitone: np.ndarray  # pitch above Sa, fractional
+    envelope: np.ndarray  # amplitude
+    brightness: np.ndarray | None  # crossfade weight towards the bright wavetable (plucked timbres)
+    voiced: np.ndarray  # False during rests
+
+
+def _melody_control(
+    plan: _NotePlan, style: RecordingStyle, timbre: str, n_frames: int, frame_rate: float, rng: np.random.Generator
+) -> _MelodyControl:
+    """Turn the note plan into pitch and amplitude contours: glides, gamakas, drift, articulation."""
+    frames = np.arange(n_frames + 1)
+    times = frames / frame_rate
+    onset = np.round(plan.start * frame_rate).astype(np.int64)
+    note = np.searchsorted(onset, frames, side="right") - 1  # note index per frame
+    t = (frames - onset[note]) / frame_rate  # seconds since the note started
+
+    target = plan.semitone[note]
+    previous = np.concatenate([plan.semitone[:1], plan.semitone[:-1]])[note]
+    glide = plan.glide[note]
+    x = np.clip(np.divide(t, glide, out=np.ones_like(t), where=glide > 0), 0.0, 1.0)
+    semitone = previous + (target - previous) * x * x * (3.0 - 2.0 * x)
+
+    # Kampita: the pitch swings from the note to its neighbour and back, starting once the glide has landed. The
+    # tanh squares the swing off so it dwells on the two swaras and passes quickly through the pitch between them.
+    swing_t = t - glide
+    active = (swing_t >= 0.0) & (plan.gamaka_depth[note] != 0.0)
+    swing = np.tanh(_GAMAKA_DWELL * np.cos(2.0 * np.pi * plan.gamaka_rate[note] * swing_t)) / math.tanh(_GAMAKA_DWELL)
+    semitone += np.where(active, plan.gamaka_depth[note] * 0.5 * (1.0 - swing), 0.0)
+    semitone -= plan.scoop[note] * np.exp(-t / 0.06)
+    drift = _smooth_noise(rng, len(frames), max(1, int(0.35 * frame_rate)))
+    vibrato_rate = rng.uniform(4.5, 6.5)
+    semitone += (style.jitter_cents * drift + style.vibrato_cents * np.sin(2 * np.pi * vibrato_rate * times)) / 100.0
+
+    voiced = plan.amplitude[note] > 0.0
+    brightness = None
+    if timbre in _PLUCKED_TIMBRES:
+        # Each pluck restarts a decaying, darkening tone; notes reached without a pluck glide on the same decay.
+        plucked = np.where(plan.articulate, np.arange(len(plan.start)), 0)
+        last_pluck = np.maximum.accumulate(plucked)[note]
+        since = (frames - onset[last_pluck]) / frame_rate
+        decay = rng.uniform(0.6, 1.4)
+        envelope = plan.amplitude[last_pluck] * np.exp(-since / decay)
+        brightness = np.exp(-since / rng.uniform(0.08, 0.25))
+        # Damp the string within ~10 ms at a rest rather than cutting it.
+        envelope *= _moving_average(voiced.astype(np.float64), max(1, int(0.01 * frame_rate)))
+    else:
+        dip = rng.uniform(0.2, 0.5)
+        level = plan.amplitude[note] * (1.0 - np.where(plan.articulate[note], dip * np.exp(-t / 0.04), 0.0))
+        # ~30 ms onsets and releases: a voice or bow cannot start or stop instantly.
+        envelope = _moving_average(level, max(1, int(0.03 * frame_rate)))
+    return _MelodyControl(semitone=semitone, envelope=envelope, brightness=brightness, voiced=voiced)
+
+
+def _gauss_log(freqs: np.ndarray, centre: float, octaves: float) -> np.ndarray:
+    """Bump of width `octaves` centred on `centre` Hz, on a log-frequency axis."""
+    return np.exp(-0.5 * (np.log2(np.maximum(freqs, 1e-3) / centre) / octaves) ** 2)
+
+
+def _timbre_amplitudes(
+    timbre: str, harmonic_hz: np.ndarray, k: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None, float, tuple[int, int]]:
+    """
+    Harmonic amplitudes of a timbre for harmonics `k` at frequencies `harmonic_hz` (any shape), its bright variant
+    (plucked timbres only), the level of its noise component and that noise's moving-average widths (low, high).
+    Parameters are drawn per recording, so two singers or two violins differ.
+    """
+    if timbre == "voice":
+        formants = ((rng.uniform(500, 800), 0.35, 1.0), (rng.uniform(1000, 1700), 0.3, 0.5))
+        formants += ((rng.uniform(2300, 3100), 0.25, 0.3),)
+        shape = sum(gain * _gauss_log(harmonic_hz, centre, width) for centre, width, gain in formants)
+        return k ** -rng.uniform(0.9, 1.3) * (0.03 + shape), None, rng.uniform(0.01, 0.03), (2, 8)
+    if timbre == "violin":
+        body = 0.4 + _gauss_log(harmonic_hz, rng.uniform(250, 320), 0.3) + _gauss_log(harmonic_hz, 460.0, 0.3)
+        body = body + 2.0 * _gauss_log(harmonic_hz, rng.uniform(2200, 3200), 0.5)
+        return k ** -rng.uniform(0.55, 0.8) * body, None, rng.uniform(0.02, 0.05), (2, 8)
+    if timbre == "flute":
+        ratio = rng.uniform(0.25, 0.45)
+        return np.where(k <= 6, ratio ** (k - 1.0), 0.0), None, rng.uniform(0.04, 0.09), (2, 16)
+    if timbre == "veena":
+        pluck_position = rng.uniform(0.08, 0.2)
+        bright = k**-0.8 * (0.05 + np.abs(np.sin(np.pi * k * pluck_position)))
+        return k**-2.2, bright, 0.0, (1, 1)
+    if timbre == "nadaswaram":
+        reed = 0.3 + 1.5 * _gauss_log(harmonic_hz, rng.uniform(900, 1500), 0.6)
+        rolloff = 1.0 / (1.0 + (harmonic_hz / 4000.0) ** 2)
+        return k ** -rng.uniform(0.4, 0.7) * reed * rolloff, None, 0.02, (2, 8)
+    raise ValueError(f"timbre must be one of {TIMBRES}, got {timbre!r}")
+
+
+def _harmonic_taper(harmonic_hz: np.ndarray, sampling_rate: int) -> np.ndarray:
+    """Gain that fades harmonics out below the ceiling, so no partial folds back across Nyquist."""
+    ceiling = _HARMONIC_CEILING * sampling_rate
+    return np.clip((ceiling - harmonic_hz) / (_HARMONIC_TAPER * sampling_rate), 0.0, 1.0)
+
+
+def _waveforms(amplitudes: np.ndarray, phases: np.ndarray, length: int, stride: int = 1) -> np.ndarray:
+    """
+    Periodic waveforms of unit RMS from rows of harmonic amplitudes (rows, harmonics), built with one inverse FFT:
+    harmonic h sits on bin `stride * h`, so `length` samples hold `stride` periods.
+    """
+    rows, n_harmonics = amplitudes.shape
+    rms = np.sqrt(0.5 * np.sum(amplitudes**2, axis=1, keepdims=True))
+    amplitudes = amplitudes / np.maximum(rms, 1e-12)
+    spectrum = np.zeros((rows, length // 2 + 1), dtype=np.complex128)
+    spectrum[:, stride * np.arange(1, n_harmonics + 1)] = amplitudes * np.exp(1j * phases) * (length / 2)
+    return np.fft.irfft(spectrum, length, axis=1)
+
+
+def _melody_tables(
+    timbre: str, sampling_rate: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None, float, tuple[int, int]]:
+    """
+    Band-limited wavetables, one per semitone band from 20 Hz to Nyquist, each with a guard column so linear
+    interpolation needs no wrap-around: `(n_bands, _TABLE_SIZE + 1)` for the main and (plucked) bright-minus-main
+    tables, plus the noise level and noise widths of the timbre.
+    """
+    n_bands = int(math.ceil(12 * math.log2(0.5 * sampling_rate / _BAND_BASE_HZ))) + 1
+    band_hz = _BAND_BASE_HZ * 2.0 ** (np.arange(n_bands) / 12.0)
+    n_harmonics = _TABLE_SIZE // 2 - 1
+    k = np.arange(1, n_harmonics + 1, dtype=np.float64)[None, :]
+    # The upper edge of a band is half a semitone above its centre: taper against that so nothing aliases.
+    harmonic_hz = band_hz[:, None] * k
+    taper = _harmonic_taper(harmonic_hz * 2 ** (1 / 24), sampling_rate)
+    taper[:, 0] = np.where(band_hz < 0.5 * sampling_rate, 1.0, 0.0)
+    main, bright, noise_level, noise_widths = _timbre_amplitudes(timbre, harmonic_hz, k, rng)
+    # One phase per harmonic for all bands, so a band switch during a glide does not change the waveform shape.
+    phases = rng.uniform(0, 2 * np.pi, size=n_harmonics)
+    tables = _waveforms(np.broadcast_to(main * taper, harmonic_hz.shape), phases, _TABLE_SIZE)
+    tables = np.concatenate([tables, tables[:, :1]], axis=1).astype(np.float32)
+    diff = None
+    if bright is not None:
+        bright_tables = _waveforms(np.broadcast_to(bright * taper, harmonic_hz.shape), phases, _TABLE_SIZE)
+        bright_tables = np.concatenate([bright_tables, bright_tables[:, :1]], axis=1).astype(np.float32)
+        diff = bright_tables - tables
+    return tables, diff, float(noise_level), noise_widths
+
+
+def _band_noise(rng: np.random.Generator, n: int, widths: tuple[int, int]) -> np.ndarray:
+    """Unit-RMS band-pass noise: the difference of two moving averages of white noise (breath, bow, hiss)."""
+
+    def chunk(size: int) -> np.ndarray:
+        low, high = _box_filters(rng.standard_normal(size, dtype=np.float32), widths)
+        low -= high
+        return low
+
+    return _chunked_noise(chunk, n)
+
+
+def _chunked_noise(make: Callable[[int], np.ndarray], n: int, chunk: int = 1 << 20) -> np.ndarray:
+    """Unit-RMS float32 noise of length `n` made ~1 M samples at a time, so a long concert needs little memory."""
+    noise = np.empty(n, dtype=np.float32)
+    for start in range(0, n, chunk):
+        noise[start : start + chunk] = make(min(chunk, n - start))
+    noise /= max(_rms(noise), 1e-12)
+    return noise
+
+
+def _upsample(control: np.ndarray, start: int, n_frames: int, ramp: np.ndarray) -> np.ndarray:
+    """Linear interpolation of frames `[start, start + n_frames]` to `n_frames * hop` samples."""
+    left = control[start : start + n_frames]
+    step = control[start + 1 : start + n_frames + 1] - left
+    return (left[:, None] + step[:, None] * ramp[None, :]).ravel()  # (n_frames * hop,)
+
+
+def _render_melody(
+    spec: RagaSpec,
+    tonic_hz: float,
+    timbre: str,
+    style: RecordingStyle,
+    n_samples: int,
+    sampling_rate: int,
+    rng: np.random.Generator,
+    return_pitch: bool,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Melody audio (unit-ish RMS while sounding), its pitch in Hz (NaN in rests) and its per-sample voicing."""
+    hop = max(1, round(sampling_rate / _CONTROL_RATE_HZ))
+    frame_rate = sampling_rate / hop
+    n_frames = -(-n_samples // hop)
+    plan = _compose(spec, style, timbre, n_frames / frame_rate, rng)
+    control = _melody_control(plan, style, timbre, n_frames, frame_rate, rng)
+    tables, diff, noise_level, noise_widths = _melody_tables(timbre, sampling_rate, rng)
+    n_bands = tables.shape[0]
+    band = np.round(control.semitone + 12.0 * math.log2(tonic_hz / _BAND_BASE_HZ)).astype(np.int64)
+    row_offset = np.clip(band, 0, n_bands - 1) * (_TABLE_SIZE + 1)
+    flat = tables.ravel()
+    flat_diff = None if diff is None else diff.ravel()
+    envelope = control.envelope.astype(np.float32)
+    brightness = None if control.brightness is None else control.brightness.astype(np.float32)
+    semitone = control.semitone.astype(np.float32)
+    noise = _band_noise(rng, n_frames * hop, noise_widths) if noise_level > 0 else None
+
+    out = np.empty(n_frames * hop, dtype=np.float32)
+    pitch = np.empty(n_frames * hop, dtype=np.float32) if return_pitch else None
+    ramp = (np.arange(hop) / hop).astype(np.float32)
+    phase = 0.0
+    for first in range(0, n_frames, _BLOCK_FRAMES):
+        count = min(_BLOCK_FRAMES, n_frames - first)
+        lo, hi = first * hop, (first + count) * hop
+        f0 = tonic_hz * np.exp2(_upsample(semitone, first, count, ramp) / 12.0)
+        # Phase is the running sum of instantaneous frequency, so glides and gamakas move smoothly in pitch.
+        cycles = phase + np.cumsum(f0 / sampling_rate, dtype=np.float64)
+        phase = float(cycles[-1] - math.floor(cycles[-1]))
+        position = (cycles - np.floor(cycles)) * _TABLE_SIZE
+        index = np.minimum(position.astype(np.int64), _TABLE_SIZE - 1)
+        frac = (position - index).astype(np.float32)
+        index += np.repeat(row_offset[first : first + count], hop)
+        wave = flat[index]
+        wave += frac * (flat[index + 1] - wave)
+        if flat_diff is not None:
+            bright = flat_diff[index]
+            bright += frac * (flat_diff[index + 1] - bright)
+            wave += _upsample(brightness, first, count, ramp) * bright
+        env = _upsample(envelope, first, count, ramp)
+        if noise is not None:
+            wave += noise_level * noise[lo:hi]
+        out[lo:hi] = wave * env
+        if pitch is not None:
+            pitch[lo:hi] = np.where(np.repeat(control.voiced[first : first + count], hop), f0, np.nan)
+    voiced = np.repeat(control.voiced[:n_frames], hop)[:n_samples]
+    return out[:n_samples], None if pitch is None else pitch[:n_samples], voiced
+
+
+def _render_drone(
+    tonic_hz: float, style: RecordingStyle, n_samples: int, sampling_rate: int, rng: np.random.Generator
+) -> np.ndarray:
+    """
+    Tanpura: Pa, Sa, Sa and lower Sa plucked in a repeating cycle, each a buzzy (jawari) tone with a sharp attack,
+    a slow decay and a brightness that fades after the pluck. Plucks start before t=0 so it sounds from the start.
+    """
+    hop = max(1, round(sampling_rate / _CONTROL_RATE_HZ))
+    frame_rate = sampling_rate / hop
+    n_frames = -(-n_samples // hop)
+    times = np.arange(n_frames + 1) / frame_rate
+    ratios = (1.5, 1.0, 1.0, 0.5)
+    offsets = (0.0, 0.25, 0.5, 0.75)
+    cycle = style.drone_cycle_seconds
+    n_cycles = int(math.ceil(n_frames / frame_rate / cycle)) + 2
+    ramp = (np.arange(hop) / hop).astype(np.float32)
+    out = np.zeros(n_frames * hop, dtype=np.float32)
+    for ratio, offset in zip(ratios, offsets):
+        # A couple of cents of mistuning per string: the two Sa strings then beat slowly, as real strings do.
+        freq = tonic_hz * ratio * 2 ** (rng.normal(0.0, 2.0) / 1200.0)
+        # A loop of K whole periods in ~1 s: the rounding moves the pitch by < 0.1 cent and turns each sample
+        # into a plain lookup.
+        periods = max(1, round(freq))
+        length = max(2, round(periods * sampling_rate / freq))
+        freq = periods * sampling_rate / length
+        n_harmonics = max(1, min(int(_HARMONIC_CEILING * sampling_rate / freq), (length // 2 - 1) // periods))
+        k = np.arange(1, n_harmonics + 1, dtype=np.float64)
+        taper = _harmonic_taper(k * freq, sampling_rate)
+        taper[0] = 1.0
+        jawari = 1.0 + 2.5 * _gauss_log(k, rng.uniform(6.0, 14.0), 0.6)
+        phases = rng.uniform(0, 2 * np.pi, size=n_harmonics)
+        soft, bright = _waveforms(np.stack([k**-1.5 * taper, k**-0.6 * jawari * taper]), phases, length, periods)
+        soft, diff = soft.astype(np.float32), (bright - soft).astype(np.float32)
+
+        pluck_times = (np.arange(-1, n_cycles) + offset) * cycle + rng.normal(0.0, 0.02 * cycle, size=n_cycles + 1)
+        pluck_times = np.sort(pluck_times)
+        pluck_gain = 10.0 ** (rng.normal(0.0, 1.5, size=len(pluck_times)) / 20.0) * (1.1 if ratio < 1 else 1.0)
+        last = np.clip(np.searchsorted(pluck_times, times, side="right") - 1, 0, None)
+        since = np.maximum(times - pluck_times[last], 0.0)
+        level = (pluck_gain[last] * np.exp(-since / rng.uniform(1.5, 2.8))).astype(np.float32)
+        bright_level = (level * np.exp(-since / rng.uniform(0.5, 1.2))).astype(np.float32)
+        for first in range(0, n_frames, _BLOCK_FRAMES):
+            count = min(_BLOCK_FRAMES, n_frames - first)
+            lo, hi = first * hop, (first + count) * hop
+            loop = np.arange(lo, hi) % length
+            out[lo:hi] += _upsample(level, first, count, ramp) * soft[loop]
+            out[lo:hi] += _upsample(bright_level, first, count, ramp) * diff[loop]
+    return out[:n_samples]
+
+
+def _fft_convolve(signal: np.ndarray, kernel: np.ndarray, block: int = 1 << 16) -> np.ndarray:
+    """Overlap-add FFT convolution truncated to `len(signal)`; blockwise so a long concert stays small in memory."""
+    block = max(1, min(block, len(signal)))
+    n_fft = 1 << int(math.ceil(math.log2(block + len(kernel) - 1)))
+    spectrum = np.fft.rfft(kernel.astype(np.float32), n_fft)
+    out = np.zeros(len(signal) + n_fft, dtype=np.float32)
+    for start in range(0, len(signal), block):
+        segment = signal[start : start + block]
+        out[start : start + n_fft] += np.fft.irfft(np.fft.rfft(segment, n_fft) * spectrum, n_fft).astype(np.float32)
+    return out[: len(signal)]
+
+
+def _room_response(style: RecordingStyle, sampling_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit-energy impulse response: a short pre-delay, then exponentially decaying, slightly darkened noise."""
+    length = int(min(1.2, 1.2 * style.rt60_seconds) * sampling_rate)
+    t = np.arange(length) / sampling_rate
+    tail = rng.standard_normal(length) * np.exp(-6.91 * t / style.rt60_seconds)
+    tail = np.convolve(tail, (0.25, 0.5, 0.25), mode="same")
+    pre_delay = np.zeros(int(rng.uniform(0.005, 0.025) * sampling_rate))
+    response = np.concatenate([pre_delay, tail])
+    return response / np.sqrt(np.sum(response**2))
+
+
+def _background_noise(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Unit-RMS room noise with a random spectral tilt, from white noise and its moving averages."""
+    weights = rng.dirichlet((1.0, 1.0, 1.0, 1.0)).tolist()
+    widths = (4, 32, 256)
+
+    def chunk(size: int) -> np.ndarray:
+        white = rng.standard_normal(size, dtype=np.float32)
+        smoothed = _box_filters(white, widths)
+        white *= weights[0]
+        # A moving average keeps 1/width of the white variance; rescale so the weights alone set the colour.
+        for weight, width, smooth in zip(weights[1:], widths, smoothed):
+            smooth *= weight * math.sqrt(width)
+            white += smooth
+        return white
+
+    return _chunked_noise(chunk, n)
+
+
+def _rms(x: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Root mean square (over `mask` if given), 0 when empty; chunked so a long float32 array needs no float64 copy."""
+    total, count, chunk = 0.0, 0, 1 << 20
+    for start in range(0, len(x), chunk):
+        part = np.square(x[start : start + chunk], dtype=np.float64)
+        if mask is not None:
+            part = part[mask[start : start + chunk]]
+        total += float(part.sum())
+        count += len(part)
+    return math.sqrt(total / count) if count else 0.0
+
+
+def _render_recording(
+    raga: str,
+    tonic_hz: float,
+    timbre: str,
+    style: RecordingStyle,
+    n_samples: int,
+    sampling_rate: int,
+    rng: np.random.Generator,
+    include_melody: bool = True,
+    include_drone: bool = True,
+    return_pitch: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """One continuous recording (not normalized) and, optionally, the melody pitch in Hz."""
+    spec = RAGAS[raga]
+    mix = np.zeros(n_samples, dtype=np.float32)
+    pitch = None
+    melody_rms = 1.0
+    if include_melody:
+        melody, pitch, voiced = _render_melody(
+            spec, tonic_hz, timbre, style, n_samples, sampling_rate, rng, return_pitch
+        )
+        melody_rms = _rms(melody, voiced) or 1.0
+        mix += melody
+        mix /= melody_rms
+        del melody
+    if include_drone:
+        drone = _render_drone(tonic_hz, style, n_samples, sampling_rate, rng)
+        gain = style.drone_gain if include_melody else 1.0
+        drone *= gain / (_rms(drone) or 1.0)
+        mix += drone
+        del drone
+    mix += style.reverb_mix * _fft_convolve(mix, _room_response(style, sampling_rate, rng))
+    if math.isfinite(style.snr_db):
+        noise = _background_noise(rng, n_samples)
+        noise *= _rms(mix) * 10.0 ** (-style.snr_db / 20.0)
+        mix += noise
+    if return_pitch and pitch is None:
+        pitch = np.full(n_samples, np.nan, dtype=np.float32)
+    return mix, pitch
+
+
+def _peak_normalize(x: np.ndarray) -> np.ndarray:
+    """Scale to a peak of 1.0 as float32 (silence stays silent)."""
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    return (x / peak).astype(np.float32) if peak > 0 else x.astype(np.float32)
+
+
+def _check_clip_arguments(raga: str, tonic_hz: float, timbre: str, seconds: float, sampling_rate: int) -> None:
+    """Raise a ValueError naming the first bad argument of `generate_clip`."""
+    if raga not in RAGAS:
+        raise ValueError(f"raga must be one of {RAGA_NAMES}, got {raga!r}")
+    if timbre not in TIMBRES:
+        raise ValueError(f"timbre must be one of {TIMBRES}, got {timbre!r}")
+    if not _is_real(tonic_hz) or not 40.0 <= tonic_hz <= 1000.0:
+        raise ValueError(f"tonic_hz must be a number in [40, 1000], got {tonic_hz!r}")
+    if not _is_real(seconds) or not 0.0 < seconds <= 4 * 3600.0:
+        raise ValueError(f"seconds must be a number in (0, 14400], got {seconds!r}")
+    _check_int("sampling_rate", sampling_rate, 8000, 192_000)
+
+
+def generate_clip(
+    raga: str,
+    tonic_hz: float,
+    timbre: str,
+    *,
+    seconds: float = 20.0,
+    sampling_rate: int = 16000,
+    rng: np.random.Generator,
+    style: RecordingStyle | None = None,
+    include_melody: bool = True,
+    include_drone: bool = True,
+    return_pitch: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """
+    Synthesize one peak-normalized mono clip of a raga over a tanpura drone.
+
+    Args:
+        raga (`str`): One of `RAGA_NAMES`.
+        tonic_hz (`float`): Tonic (Sa) in Hz, any value in [40, 1000].
+        timbre (`str`): One of `TIMBRES`.
+        seconds (`float`, *optional*, defaults to 20.0): Length; a 600 s "concert" takes a few seconds to render.
+        sampling_rate (`int`, *optional*, defaults to 16000): Sampling rate in Hz.
+        rng (`numpy.random.Generator`): Source of randomness; the same generator state gives the same clip.
+        style (`RecordingStyle`, *optional*): Tempo, ornamentation, room and noise; drawn from `rng` with
+            [`sample_recording_style`] when omitted.
+        include_melody (`bool`, *optional*, defaults to `True`): Whether to include the melody.
+        include_drone (`bool`, *optional*, defaults to `True`): Whether to include the tanpura drone.
+        return_pitch (`bool`, *optional*, defaults to `False`): Also return the melody's pitch contour.
+
+    Returns:
+        `np.ndarray` of shape `(round(seconds * sampling_rate),)`, float32 with peak 1.0; with `return_pitch`, a
+        tuple `(audio, pitch_hz)` where `pitch_hz` has the same shape and is NaN where the melody rests.
+    """
+    _check_clip_arguments(raga, tonic_hz, timbre, seconds, sampling_rate)
+    if style is None:
+        style = sample_recording_style(rng)
+    n_samples = max(1, round(seconds * sampling_rate))
+    audio, pitch = _render_recording(
+        raga,
+        float(tonic_hz),
+        timbre,
+        style,
+        n_samples,
+        sampling_rate,
+        rng,
+        include_melody=include_melody,
+        include_drone=include_drone,
+        return_pitch=return_pitch,
+    )
+    audio = _peak_normalize(audio)
+    return (audio, pitch) if return_pitch else audio
+
+
+__all__ = [
+    "RAGAS",
+    "RAGA_NAMES",
+    "TIMBRES",
+    "RagaSpec",
+    "RecordingStyle",
+    "generate_clip",
+    "sample_recording_style",
+]
