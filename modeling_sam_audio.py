@@ -188,18 +188,28 @@ def _drone_template(config: SamAudioConfig) -> torch.Tensor:
     return template
 
 
-def _filterbank_support(config: SamAudioConfig) -> tuple[int, int]:
-    """FFT bins `[start, stop)` outside which every filter of the spectral frontend is zero."""
+def _filterbank_blocks(config: SamAudioConfig) -> list[tuple[int, int, int, int]]:
+    """`(first_band, stop_band, first_fft_bin, stop_fft_bin)` blocks outside which the filterbank is zero.
+
+    Mel filters overlap across the whole axis and form one block; log-frequency filters form one block per octave,
+    which makes the filterbank product about `num_octaves` times cheaper than a dense one.
+    """
     num_freqs = config.n_fft // 2 + 1
     if config.frontend != "log_frequency":
-        return 0, num_freqs
+        return [(0, config.num_mel_bins, 0, num_freqs)]
     bin_width = config.sampling_rate / config.n_fft
-    lowest_centre = config.min_frequency
-    highest_centre = config.max_frequency * 2.0 ** (-1.0 / config.bins_per_octave)
     spread = 2.0 ** (1.0 / config.bins_per_octave) - 1.0
-    lowest = lowest_centre - max(lowest_centre * spread, bin_width)
-    highest = highest_centre + max(highest_centre * spread, bin_width)
-    return max(0, math.floor(lowest / bin_width)), min(num_freqs, math.ceil(highest / bin_width) + 1)
+    blocks = []
+    for octave in range(config.num_octaves):
+        first_band, stop_band = octave * config.bins_per_octave, (octave + 1) * config.bins_per_octave
+        lowest_centre = config.min_frequency * 2.0 ** (first_band / config.bins_per_octave)
+        highest_centre = config.min_frequency * 2.0 ** ((stop_band - 1) / config.bins_per_octave)
+        lowest = lowest_centre - max(lowest_centre * spread, bin_width)
+        highest = highest_centre + max(highest_centre * spread, bin_width)
+        first_fft_bin = max(0, math.floor(lowest / bin_width))
+        stop_fft_bin = min(num_freqs, math.ceil(highest / bin_width) + 1)
+        blocks.append((first_band, stop_band, first_fft_bin, stop_fft_bin))
+    return blocks
 
 
 def _mel_filterbank(config: SamAudioConfig) -> torch.Tensor:
@@ -259,8 +269,10 @@ class SamAudioSpectralFrontend(nn.Module):
         super().__init__()
         self.config = config
         num_bins = config.num_mel_bins if config.frontend == "log_mel" else config.num_octaves * config.bins_per_octave
-        # Only the FFT bins that some filter covers take part in the filterbank product.
-        self.freq_start, self.freq_stop = _filterbank_support(config)
+        # Only the FFT bins that some filter covers are kept, and each block of bands multiplies only its own bins.
+        self.blocks = _filterbank_blocks(config)
+        self.freq_start = min(block[2] for block in self.blocks)
+        self.freq_stop = max(block[3] for block in self.blocks)
         self.register_buffer("window", torch.empty(config.n_fft), persistent=False)
         self.register_buffer("filterbank", torch.empty(self.freq_stop - self.freq_start, num_bins), persistent=False)
         self.fold_octaves = config.frontend == "log_frequency" and config.tonic_alignment
@@ -274,20 +286,45 @@ class SamAudioSpectralFrontend(nn.Module):
             filterbank = _log_frequency_filterbank(self.config)
         return filterbank[self.freq_start : self.freq_stop]
 
+    def band_energies(self, waveform: torch.FloatTensor) -> torch.FloatTensor:
+        """Filterbank energies of the unpadded STFT, shape `(batch, bins, frames)`.
+
+        Computed `config.spectrogram_chunk_frames` frames at a time: one batch-wide STFT allocates buffers of
+        hundreds of megabytes, whose page faults and cache misses cost more than the FFTs themselves.
+        """
+        n_fft, hop_length = self.config.n_fft, self.config.hop_length
+        batch_size, num_samples = waveform.shape
+        num_frames = (num_samples - n_fft) // hop_length + 1
+        chunk_frames = self.config.spectrogram_chunk_frames or batch_size * num_frames
+        clips_per_chunk = min(batch_size, max(1, chunk_frames // num_frames))
+        frames_per_chunk = max(1, chunk_frames // clips_per_chunk)
+        window = self.window.float()
+        block_filters = [
+            (self.filterbank[first_fft - self.freq_start : stop_fft - self.freq_start, first_band:stop_band].float().T,
+             first_fft - self.freq_start, stop_fft - self.freq_start)
+            for first_band, stop_band, first_fft, stop_fft in self.blocks
+        ]  # fmt: skip
+        clip_groups = []
+        for first_clip in range(0, batch_size, clips_per_chunk):
+            clips = waveform[first_clip : first_clip + clips_per_chunk]
+            frame_groups = []
+            for first_frame in range(0, num_frames, frames_per_chunk):
+                stop_frame = min(num_frames, first_frame + frames_per_chunk)
+                samples = clips[:, first_frame * hop_length : (stop_frame - 1) * hop_length + n_fft]
+                spectrum = torch.stft(
+                    samples, n_fft=n_fft, hop_length=hop_length, window=window, center=False, return_complex=True
+                )
+                spectrum = spectrum[:, self.freq_start : self.freq_stop]
+                power = spectrum.real.pow(2) + spectrum.imag.pow(2)  # (clips, freqs, frames)
+                bands = [torch.matmul(filters, power[:, start:stop]) for filters, start, stop in block_filters]
+                frame_groups.append(torch.cat(bands, dim=1))
+            clip_groups.append(torch.cat(frame_groups, dim=-1))
+        return torch.cat(clip_groups)
+
     def forward(self, input_values: torch.FloatTensor, frame_mask: torch.BoolTensor) -> torch.FloatTensor:
         # FFTs are not supported in half precision, and log-power needs the range of float32.
         with torch.autocast(device_type=input_values.device.type, enabled=False):
-            spectrum = torch.stft(
-                input_values.float(),
-                n_fft=self.config.n_fft,
-                hop_length=self.config.hop_length,
-                window=self.window.float(),
-                center=False,
-                return_complex=True,
-            )
-            spectrum = spectrum[:, self.freq_start : self.freq_stop]
-            power = spectrum.real.pow(2) + spectrum.imag.pow(2)  # (batch, freqs, frames)
-            bands = torch.matmul(self.filterbank.float().T, power)  # (batch, bins, frames)
+            bands = self.band_energies(input_values.float())  # (batch, bins, frames)
             floor = self.config.spectrogram_floor
             if self.fold_octaves:
                 # Each octave is normalised on its own before averaging, so the poorly resolved low octaves

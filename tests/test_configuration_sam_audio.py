@@ -21,6 +21,7 @@ INVALID_VALUES = [
     ("tonic_temperature", -1.0),
     ("mask_time_length", 0),
     ("mask_time_min_masks", -1),
+    ("spectrogram_chunk_frames", -1),
     ("num_conv_pos_embeddings", 16),
     ("min_frequency", 0.0),
     ("layer_norm_eps", 0.0),

@@ -7,8 +7,10 @@ from modeling_sam_audio import (
     SamAudioForPreTraining,
     SamAudioModel,
     _compute_mask_indices,
+    _filterbank_blocks,
     _log_frequency_filterbank,
     _masked_segment_loss,
+    _mel_filterbank,
     _segment_contrastive_loss,
 )
 
@@ -285,6 +287,25 @@ def test_log_frequency_filterbank_shifts_with_pitch():
         return int((spectrum @ filterbank).argmax())
 
     assert peak(880.0 * 2 ** (1 / 12)) - peak(880.0) == 3
+
+
+@pytest.mark.parametrize("frontend", ["log_frequency", "log_mel"])
+def test_blocked_and_chunked_spectrogram_equals_one_dense_product(frontend):
+    """The filterbank is zero outside its blocks, and chunked STFTs give the batch-wide spectrogram."""
+    config = SamAudioConfig(frontend=frontend)
+    filterbank = _log_frequency_filterbank(config) if frontend == "log_frequency" else _mel_filterbank(config)
+    inside_blocks = torch.zeros_like(filterbank, dtype=torch.bool)
+    for first_band, stop_band, first_fft_bin, stop_fft_bin in _filterbank_blocks(config):
+        inside_blocks[first_fft_bin:stop_fft_bin, first_band:stop_band] = True
+    assert not filterbank[~inside_blocks].any()
+
+    torch.manual_seed(0)
+    waveform = torch.randn(3, 40 * config.hop_length + config.n_fft)
+    chunked = SamAudioModel(SamAudioConfig(frontend=frontend, spectrogram_chunk_frames=16)).feature_encoder.frontend
+    spectrum = torch.stft(waveform, config.n_fft, config.hop_length, window=chunked.window, center=False,
+                          return_complex=True)  # fmt: skip
+    dense = torch.matmul(filterbank.T, spectrum.abs().pow(2))
+    assert torch.allclose(chunked.band_energies(waveform), dense, rtol=1e-4, atol=1e-6)
 
 
 def test_tonic_alignment_makes_encoder_invariant_to_circular_shift():
