@@ -196,7 +196,9 @@ def test_dict_array_tensor_and_list_inputs(classifier, clip_44k):
     assert isinstance(batch, list) and [len(result) for result in batch] == [2, 2]
     assert scores_of(batch[0]) == pytest.approx({label: scores_of(raw)[label] for label in scores_of(batch[0])})
     integer_pcm = classifier((clip_16k * 32767).astype(np.int16), top_k=8)
-    assert scores_of(integer_pcm) == pytest.approx(scores_of(classifier(clip_16k, top_k=8)), abs=1e-3)
+    float32 = scores_of(classifier(clip_16k.astype(np.float32), top_k=8))
+    assert scores_of(integer_pcm) == pytest.approx(float32, abs=1e-3)
+    assert scores_of(classifier(clip_16k.astype(np.float64), top_k=8)) == pytest.approx(float32, abs=1e-5)
 
 
 def test_one_window_matches_a_single_forward_pass(classifier, model, clip_44k):

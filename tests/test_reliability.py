@@ -18,10 +18,14 @@ import soundfile
 from huggingface_hub.utils import filter_repo_objects
 from transformers.testing_utils import slow
 
+from configuration_sam_audio import SamAudioConfig
 from data_sam_audio import stratified_group_split
+from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from hub_sam_audio import HUB_IGNORE_PATTERNS
+from modeling_sam_audio import SamAudioForAudioClassification
+from pipeline_sam_audio import save_pretrained_with_pipeline
 from run_raga_classification import cli, last_complete_checkpoint
-from synthetic_ragas import SyntheticRagaConfig, load_synthetic_dataset
+from synthetic_ragas import RAGA_NAMES, SyntheticRagaConfig, generate_clip, load_synthetic_dataset
 from test_run_raga_classification import ROOT, TINY_DATA, TINY_MODEL, TINY_RUN, run_script
 
 
@@ -276,3 +280,31 @@ def test_hub_uploads_leave_out_logs_caches_tokens_and_checkpoints(tmp_path):
                         "README.md"}  # fmt: skip
     gitignore = (ROOT / ".gitignore").read_text().split()
     assert {"outputs/", "wandb/", ".cache/"} <= set(gitignore)
+
+
+def test_a_one_hour_file_streams_through_the_cli_in_bounded_memory(tmp_path):
+    model = SamAudioForAudioClassification(SamAudioConfig(
+        hidden_size=32, num_attention_heads=2, intermediate_size=64, num_segment_tokens=4, num_segment_layers=1,
+        conv_dim=(16, 16), id2label=dict(enumerate(RAGA_NAMES)), label2id={n: i for i, n in enumerate(RAGA_NAMES)},
+    )).eval()  # fmt: skip
+    save_pretrained_with_pipeline(model, SamAudioFeatureExtractor(), tmp_path / "model")
+    clip = generate_clip("Kalyani", 146.8, "violin", seconds=20.0, rng=np.random.default_rng(0))
+    recording = tmp_path / "one-hour.wav"
+    with soundfile.SoundFile(recording, "w", samplerate=16000, channels=1, subtype="PCM_16") as file:
+        for _ in range(180):
+            file.write(clip)
+    # Peak RSS of a fresh process from VmHWM (a child's ru_maxrss starts at pytest's RSS at the fork).
+    script = (
+        "import sys, predict_sam_audio\n"
+        "code = predict_sam_audio.main(sys.argv[1:])\n"
+        "status = open('/proc/self/status').read().splitlines()\n"
+        "print('peak_kib', next(line for line in status if line.startswith('VmHWM:')).split()[1], file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    arguments = [str(recording), "--model", str(tmp_path / "model"), "--json", "--no-progress", "--batch-size", "16"]
+    completed = subprocess.run([sys.executable, "-c", script, *arguments], capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    result = json.loads(completed.stdout)["results"][0]
+    assert result["duration"] == 3600.0 and len(result["timeline"]) == 180
+    peak_mib = int(completed.stderr.split("peak_kib")[-1].split()[0]) / 1024
+    assert peak_mib < 1536, f"peak RSS {peak_mib:.0f} MiB for a 115 MB file"
