@@ -27,7 +27,8 @@ class SamAudioConfig(PretrainedConfig):
             How raw audio becomes a frame sequence before the conv stack. `"waveform"`: the conv stack runs on the raw
             samples (wav2vec2 style). `"log_mel"`: a log-mel spectrogram. `"log_frequency"`: a log-frequency
             spectrogram with `bins_per_semitone` bins per semitone, so a change of tonic is a shift along the
-            frequency axis.
+            frequency axis. Spectrograms that are not folded into tonic-aligned pitch classes (`"log_mel"`, or
+            `tonic_alignment=False`) have each frame's mean and then the clip's mean spectrum removed.
         sampling_rate (`int`, *optional*, defaults to 16000):
             Sampling rate of `input_values`, in Hz.
         n_fft (`int`, *optional*, defaults to 4096):

@@ -334,7 +334,14 @@ class SamAudioSpectralFrontend(nn.Module):
                 features = (octaves - octaves.mean(dim=2, keepdim=True)).mean(dim=1)  # (batch, pitch_classes, frames)
                 features = self.tonic_alignment(features, frame_mask)
             else:
+                # Remove each frame's loudness, then the clip's mean spectrum (over its unpadded frames): raw
+                # log-energies carry a large offset that dominates every frame alike, and training on them
+                # collapses the encoder to a constant (the masked-frame targets then become trivial).
                 features = torch.log(bands + floor)
+                features = features - features.mean(dim=1, keepdim=True)
+                weights = frame_mask[:, None, :].to(features.dtype)
+                clip_mean = (features * weights).sum(-1, keepdim=True) / weights.sum(-1, keepdim=True).clamp(min=1.0)
+                features = features - clip_mean
         return features
 
 

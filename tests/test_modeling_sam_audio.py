@@ -308,6 +308,21 @@ def test_blocked_and_chunked_spectrogram_equals_one_dense_product(frontend):
     assert torch.allclose(chunked.band_energies(waveform), dense, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("config_kwargs", [{"frontend": "log_mel"}, {"tonic_alignment": False}])
+def test_unfolded_spectrograms_have_no_loudness_or_clip_offset(config_kwargs):
+    """Raw log-energies share a large offset that lets training collapse the encoder; the frontend removes it."""
+    frontend = SamAudioModel(SamAudioConfig(**config_kwargs)).feature_encoder.frontend
+    torch.manual_seed(0)
+    waveform = 3.0 * torch.randn(2, 30 * 1024 + 4096)
+    frame_mask = torch.ones(2, 31, dtype=torch.bool)
+    frame_mask[1, 20:] = False
+    with torch.no_grad():
+        features = frontend(waveform, frame_mask)
+    assert features.mean(dim=1).abs().max() < 1e-4  # no loudness per frame
+    assert features[0].mean(dim=-1).abs().max() < 1e-4  # no mean spectrum per clip
+    assert features[1, :, :20].mean(dim=-1).abs().max() < 1e-4  # over the unpadded frames only
+
+
 def test_tonic_alignment_makes_encoder_invariant_to_circular_shift():
     """Rotating every frame's pitch classes (a new tonic) leaves the aligned features unchanged."""
     config = SamAudioModelTester().get_config()
