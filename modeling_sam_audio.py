@@ -573,8 +573,12 @@ class SamAudioPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
-        if isinstance(module, SamAudioConvLayer):
-            init.kaiming_normal_(module.conv.weight)
+        if isinstance(module, nn.Conv1d):
+            # Kaiming, as in wav2vec2. The generic std of 0.02 starts the first conv layers 4 to 20 times too small;
+            # the first optimiser steps then turn the waveform conv stack into an input-independent pattern.
+            init.kaiming_normal_(module.weight)
+            if module.bias is not None:
+                init.zeros_(module.bias)
         elif isinstance(module, SamAudioModel):
             init.uniform_(module.masked_spec_embed)
         elif isinstance(module, SamAudioSegmentDecoder):

@@ -130,7 +130,7 @@ def test_initialization():
     config = SamAudioModelTester().get_config(initializer_range=1e-10)
     model = SamAudioForAudioClassification(config)
     # Uniform [0, 1) like wav2vec2's mask embedding, Kaiming-initialised conv kernels, the drone-shaped template.
-    exempt = ("masked_spec_embed", "feature_encoder.conv_layers", "tonic_template")
+    exempt = ("masked_spec_embed", "feature_encoder.conv_layers", "pos_conv_embed.conv.weight", "tonic_template")
     for name, parameter in model.named_parameters():
         if any(key in name for key in exempt):
             continue
@@ -321,6 +321,18 @@ def test_unfolded_spectrograms_have_no_loudness_or_clip_offset(config_kwargs):
     assert features.mean(dim=1).abs().max() < 1e-4  # no loudness per frame
     assert features[0].mean(dim=-1).abs().max() < 1e-4  # no mean spectrum per clip
     assert features[1, :, :20].mean(dim=-1).abs().max() < 1e-4  # over the unpadded frames only
+
+
+@pytest.mark.parametrize("frontend", FRONTENDS)
+def test_conv_layers_start_kaiming_initialised(frontend):
+    """Kaiming, not the generic 0.02: with it, the first steps turned the waveform conv stack input-independent."""
+    model = SamAudioModel(SamAudioConfig(frontend=frontend))
+    convs = [module for module in model.modules() if isinstance(module, torch.nn.Conv1d)]
+    assert len(convs) == len(model.config.conv_dim) + 1  # the conv stack and the positional conv
+    for conv in convs:
+        fan_in = conv.weight.shape[1] * conv.weight.shape[2]
+        assert conv.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.15)
+        assert not conv.bias.any()
 
 
 def test_tonic_alignment_makes_encoder_invariant_to_circular_shift():
