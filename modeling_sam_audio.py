@@ -227,6 +227,12 @@ def _mel_filterbank(config: SamAudioConfig) -> torch.Tensor:
     )
 
 
+def _mean_over_frames(features: torch.FloatTensor, frame_mask: torch.BoolTensor) -> torch.FloatTensor:
+    """Mean of `(batch, channels, frames)` features over each clip's unpadded frames, shape `(batch, channels, 1)`."""
+    weights = frame_mask[:, None, :].to(features.dtype)
+    return (features * weights).sum(-1, keepdim=True) / weights.sum(-1, keepdim=True).clamp(min=1.0)
+
+
 class SamAudioTonicAlignment(nn.Module):
     """Rotates a pitch-class spectrogram so the clip's tonic lands on bin 0, then removes the clip's mean profile.
 
@@ -243,8 +249,7 @@ class SamAudioTonicAlignment(nn.Module):
 
     def forward(self, pitch_classes: torch.FloatTensor, frame_mask: torch.BoolTensor) -> torch.FloatTensor:
         num_classes = pitch_classes.shape[1]
-        weights = frame_mask[:, None, :].to(pitch_classes.dtype)
-        profile = (pitch_classes * weights).sum(-1) / weights.sum(-1).clamp(min=1.0)  # (batch, pitch_classes)
+        profile = _mean_over_frames(pitch_classes, frame_mask).squeeze(-1)  # (batch, pitch_classes)
         profile = F.normalize(profile - profile.mean(dim=-1, keepdim=True), dim=-1)
         template = F.normalize(self.tonic_template.float(), dim=0)
         # scores[r] = sum_p template[p] * profile[p + r]: cosine similarity with the profile rotated by r
@@ -258,8 +263,7 @@ class SamAudioTonicAlignment(nn.Module):
             n=num_classes,
             dim=1,
         )
-        aligned_profile = (aligned * weights).sum(-1, keepdim=True) / weights.sum(-1, keepdim=True).clamp(min=1.0)
-        return aligned - aligned_profile
+        return aligned - _mean_over_frames(aligned, frame_mask)
 
 
 class SamAudioSpectralFrontend(nn.Module):
@@ -339,9 +343,7 @@ class SamAudioSpectralFrontend(nn.Module):
                 # collapses the encoder to a constant (the masked-frame targets then become trivial).
                 features = torch.log(bands + floor)
                 features = features - features.mean(dim=1, keepdim=True)
-                weights = frame_mask[:, None, :].to(features.dtype)
-                clip_mean = (features * weights).sum(-1, keepdim=True) / weights.sum(-1, keepdim=True).clamp(min=1.0)
-                features = features - clip_mean
+                features = features - _mean_over_frames(features, frame_mask)
         return features
 
 

@@ -18,14 +18,13 @@ import soundfile
 from huggingface_hub.utils import filter_repo_objects
 from transformers.testing_utils import slow
 
-from configuration_sam_audio import SamAudioConfig
 from data_sam_audio import stratified_group_split
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from hub_sam_audio import HUB_IGNORE_PATTERNS
-from modeling_sam_audio import SamAudioForAudioClassification
 from pipeline_sam_audio import save_pretrained_with_pipeline
 from run_raga_classification import cli, last_complete_checkpoint
-from synthetic_ragas import RAGA_NAMES, SyntheticRagaConfig, generate_clip, load_synthetic_dataset
+from synthetic_ragas import SyntheticRagaConfig, generate_clip, load_synthetic_dataset
+from test_pipeline_sam_audio import tiny_model
 from test_run_raga_classification import ROOT, TINY_DATA, TINY_MODEL, TINY_RUN, run_script
 
 
@@ -283,11 +282,7 @@ def test_hub_uploads_leave_out_logs_caches_tokens_and_checkpoints(tmp_path):
 
 
 def test_a_one_hour_file_streams_through_the_cli_in_bounded_memory(tmp_path):
-    model = SamAudioForAudioClassification(SamAudioConfig(
-        hidden_size=32, num_attention_heads=2, intermediate_size=64, num_segment_tokens=4, num_segment_layers=1,
-        conv_dim=(16, 16), id2label=dict(enumerate(RAGA_NAMES)), label2id={n: i for i, n in enumerate(RAGA_NAMES)},
-    )).eval()  # fmt: skip
-    save_pretrained_with_pipeline(model, SamAudioFeatureExtractor(), tmp_path / "model")
+    save_pretrained_with_pipeline(tiny_model(), SamAudioFeatureExtractor(), tmp_path / "model")
     clip = generate_clip("Kalyani", 146.8, "violin", seconds=20.0, rng=np.random.default_rng(0))
     recording = tmp_path / "one-hour.wav"
     with soundfile.SoundFile(recording, "w", samplerate=16000, channels=1, subtype="PCM_16") as file:
