@@ -7,6 +7,7 @@ from transformers.utils import logging
 logger = logging.get_logger(__name__)
 
 FRONTENDS = ("waveform", "log_mel", "log_frequency")
+TONIC_ESTIMATIONS = ("drone", "drone_and_melody")
 
 # Conv stacks that suit each frontend when the caller gives none: the waveform stack has to bring 16 kHz samples
 # down to ~50 frames per second on its own, while the spectral frontends already produce ~16 frames per second.
@@ -47,15 +48,36 @@ class SamAudioConfig(PretrainedConfig):
             between semitones from smearing across two pitch classes.
         tonic_alignment (`bool`, *optional*, defaults to `True`):
             Only for `"log_frequency"`: fold the octaves into one pitch-class axis (each octave normalised, so the
-            blurred low octaves do not dominate), rotate it so that the tonic found in the clip (mostly from the drone)
-            lands on the first bin, and subtract the clip's mean pitch-class profile from every frame, which leaves
-            the melody relative to the drone. The rotation is soft (a softmax over all rotations) and learned, which
-            makes the encoder invariant to the performer's tonic.
+            blurred low octaves do not dominate), find the clip's tonic (see `tonic_estimation`), rotate the axis so
+            the tonic lands on the first bin, and subtract the clip's stationary pitch-class profile (the drone, hum
+            and room colouring) from every frame. What remains is the melody relative to the tonic, so the frames
+            still carry the clip's melodic pitch-class distribution. The rotation is soft (a softmax over all
+            rotations) and learned, which makes the encoder invariant to the performer's tonic.
+        octave_level_margin (`float`, *optional*, defaults to 1.5):
+            How far below a frame's loudest octave (in natural-log units of power; 1.5 is 6.5 dB) an octave still
+            counts fully when the octaves are folded into pitch classes. Quieter octaves fade out with a sigmoid, so
+            the empty octaves of a band-limited recording, or octaves that hold only noise, do not blur the pitch
+            classes.
+        tonic_estimation (`str`, *optional*, defaults to `"drone_and_melody"`):
+            Evidence for the tonic. `"drone"`: the stationary profile (the per-bin median over frames, where a drone
+            sounds) is matched against a learned drone template. `"drone_and_melody"`: the melody's pitch-class
+            occupancy (energy above the stationary profile) is matched against a second learned template and the
+            two scores are added, so a faint, intermittent or Sa-Ma-tuned drone does not decide the tonic alone.
         tonic_temperature (`float`, *optional*, defaults to 0.1):
             Temperature of the softmax over tonic rotations; lower commits harder to one tonic.
         drone_intervals (`tuple[int]`, *optional*, defaults to `(0, 7)`):
-            Semitones above the tonic that the drone sounds (Sa and Pa for the usual tanpura tuning; `(0, 5)` for a
-            Ma tuning). The learned tonic template starts as peaks at these intervals.
+            Semitones above the tonic that the drone sounds: Sa and Pa for the usual tanpura tuning. The learned drone
+            template starts as peaks at these intervals, Sa's the highest (`drone_tonic_weight`).
+        drone_tonic_weight (`float`, *optional*, defaults to 3.0):
+            Height of the drone template's first (Sa) peak relative to the other peaks. A tanpura sounds Sa on three
+            of its four strings, so Sa is its strongest pitch class whatever the fourth string is tuned to: with a
+            Sa-Ma drone, whose pitch classes are those of a Sa-Pa drone a fourth higher, the louder Sa still wins.
+        melody_intervals (`tuple[int]`, *optional*, defaults to `(0, 7)`):
+            Semitones above the tonic where the melody template starts with peaks: Sa and Pa, the notes that the
+            ragas here never alter and that phrases return to. Only used with `tonic_estimation="drone_and_melody"`.
+        tonic_melody_weight (`float`, *optional*, defaults to 0.25):
+            Initial norm of the melody template; the drone template starts at norm 1. Both templates are learned,
+            norms included, so training sets how much each kind of evidence counts.
         spectrogram_floor (`float`, *optional*, defaults to 1e-6):
             Added to spectrogram power before the logarithm, so silence maps to a finite floor.
         spectrogram_chunk_frames (`int`, *optional*, defaults to 128):
@@ -83,6 +105,18 @@ class SamAudioConfig(PretrainedConfig):
             Number of learnable segment tokens that attend over the frames.
         num_segment_layers (`int`, *optional*, defaults to 2):
             Number of segment layers (token self-attention, token-to-frame attention, feed-forward).
+        segment_competition (`bool`, *optional*, defaults to `True`):
+            Segment tokens compete for frames, as in Slot Attention: the token-to-frame attention is normalised over
+            the tokens (each frame is shared out among them), then each token takes the weighted mean of the frames it
+            won; every segment layer repeats this with the refined tokens. With a temporal prior
+            (`segment_prior_width`), each token owns a stretch of the clip, so the segment states summarise
+            successive phrases. `False` gives plain cross-attention (a softmax over frames per token), where nothing
+            stops every token from attending to the same frames.
+        segment_prior_width (`float`, *optional*, defaults to 0.5):
+            Width (standard deviation) of each token's Gaussian temporal prior around its anchor, in units of one
+            token's share of the clip. Token `i` of `n` is anchored at `(i + 0.5) / n` of the clip's unpadded length;
+            the prior's log-density is added to the competition logits, so content can move segment boundaries but
+            not collapse the tokens onto one instant. Only used with `segment_competition=True`.
         num_conv_pos_embeddings (`int`, *optional*, defaults to 15):
             Kernel size (odd, in frames) of the convolutional positional embedding, which also gives each frame local
             context.
@@ -132,8 +166,13 @@ class SamAudioConfig(PretrainedConfig):
         num_octaves: int = 5,
         bins_per_semitone: int = 3,
         tonic_alignment: bool = True,
+        octave_level_margin: float = 1.5,
+        tonic_estimation: str = "drone_and_melody",
         tonic_temperature: float = 0.1,
         drone_intervals: tuple[int, ...] | list[int] = (0, 7),
+        drone_tonic_weight: float = 3.0,
+        melody_intervals: tuple[int, ...] | list[int] = (0, 7),
+        tonic_melody_weight: float = 0.25,
         spectrogram_floor: float = 1e-6,
         spectrogram_chunk_frames: int = 128,
         conv_dim: tuple[int, ...] | list[int] | None = None,
@@ -146,6 +185,8 @@ class SamAudioConfig(PretrainedConfig):
         intermediate_size: int = 256,
         num_segment_tokens: int = 16,
         num_segment_layers: int = 2,
+        segment_competition: bool = True,
+        segment_prior_width: float = 0.5,
         num_conv_pos_embeddings: int = 15,
         num_conv_pos_embedding_groups: int = 16,
         hidden_act: str = "gelu",
@@ -176,8 +217,13 @@ class SamAudioConfig(PretrainedConfig):
         self.num_octaves = num_octaves
         self.bins_per_semitone = bins_per_semitone
         self.tonic_alignment = tonic_alignment
+        self.octave_level_margin = octave_level_margin
+        self.tonic_estimation = tonic_estimation
         self.tonic_temperature = tonic_temperature
         self.drone_intervals = list(drone_intervals)
+        self.drone_tonic_weight = drone_tonic_weight
+        self.melody_intervals = list(melody_intervals)
+        self.tonic_melody_weight = tonic_melody_weight
         self.spectrogram_floor = spectrogram_floor
         self.spectrogram_chunk_frames = spectrogram_chunk_frames
         self.conv_dim = list(defaults["conv_dim"] if conv_dim is None else conv_dim)
@@ -190,6 +236,8 @@ class SamAudioConfig(PretrainedConfig):
         self.intermediate_size = intermediate_size
         self.num_segment_tokens = num_segment_tokens
         self.num_segment_layers = num_segment_layers
+        self.segment_competition = segment_competition
+        self.segment_prior_width = segment_prior_width
         self.num_conv_pos_embeddings = num_conv_pos_embeddings
         self.num_conv_pos_embedding_groups = num_conv_pos_embedding_groups
         self.hidden_act = hidden_act
@@ -267,6 +315,10 @@ class SamAudioConfig(PretrainedConfig):
 
         positive_floats = (
             "tonic_temperature",
+            "segment_prior_width",
+            "drone_tonic_weight",
+            "octave_level_margin",
+            "tonic_melody_weight",
             "contrastive_temperature",
             "min_frequency",
             "spectrogram_floor",
@@ -283,10 +335,12 @@ class SamAudioConfig(PretrainedConfig):
                 "`conv_dim`, `conv_kernel` and `conv_stride` must be non-empty and of equal length, got lengths "
                 f"{len(self.conv_dim)}, {len(self.conv_kernel)} and {len(self.conv_stride)}."
             )
-        if not self.drone_intervals or any(
-            isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 12 for v in self.drone_intervals
-        ):
-            raise ValueError(f"`drone_intervals` must hold semitones in [0, 12), got {self.drone_intervals!r}.")
+        for name in ("drone_intervals", "melody_intervals"):
+            values = getattr(self, name)
+            if not values or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 12 for v in values):
+                raise ValueError(f"`{name}` must hold semitones in [0, 12), got {values!r}.")
+        if self.tonic_estimation not in TONIC_ESTIMATIONS:
+            raise ValueError(f"`tonic_estimation` must be one of {TONIC_ESTIMATIONS}, got {self.tonic_estimation!r}.")
         for name in ("conv_dim", "conv_kernel", "conv_stride"):
             values = getattr(self, name)
             if any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values):

@@ -39,11 +39,16 @@ def write_model_card(
     labels: list[str],
     metrics: dict[str, float],
     split_description: str,
+    test_metrics: dict[str, float] | None = None,
     dataset_name: str,
     hyperparameters: dict[str, object],
     hub_model_id: str | None = None,
 ) -> Path:
-    """Write `README.md` for a trained raga classifier: labels, metrics with their split, config and usage."""
+    """Write `README.md` for a trained raga classifier: labels, metrics with their split, config and usage.
+
+    `metrics` are the validation figures, from the split that picked the checkpoint; `test_metrics`, when the dataset
+    had a test split, come from data that did not, and are the ones to quote.
+    """
     repo = hub_model_id or "path/to/this/folder"
     card_data = ModelCardData(
         library_name="transformers",
@@ -51,7 +56,23 @@ def write_model_card(
         tags=["audio-classification", "carnatic", "raga", "sam-audio", "custom_code"],
         datasets=[dataset_name] if "/" in dataset_name else None,
     )
-    metric_rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in sorted(metrics.items()))
+    if test_metrics is None:
+        metric_header = "| metric | validation |\n|---|---|"
+        metric_rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in sorted(metrics.items()))
+        selection_note = (
+            "The validation split also picked the checkpoint (the best epoch), so these figures flatter the model a "
+            "little; a `test` split in the dataset is scored once at the end and gives figures that did not."
+        )
+    else:
+        metric_header = "| metric | test | validation |\n|---|---|---|"
+        metric_rows = "\n".join(
+            f"| {name} | {value:.4f} | {metrics[name]:.4f} |" if name in metrics else f"| {name} | {value:.4f} | |"
+            for name, value in sorted(test_metrics.items())
+        )
+        selection_note = (
+            "The test split was scored once, at the end; the validation split picked the checkpoint (the best epoch), "
+            "so quote the test figures."
+        )
     hyperparameter_rows = "\n".join(f"| `{name}` | `{value}` |" for name, value in hyperparameters.items())
     card = f"""---
 {card_data.to_yaml()}
@@ -66,9 +87,10 @@ apart: {", ".join(labels)}. Loading it runs the model code stored next to the we
 
 Dataset: `{dataset_name}`. Split: {split_description}
 
-| metric | value |
-|---|---|
+{metric_header}
 {metric_rows}
+
+{selection_note}
 
 Chunks of one recording share performer, tonic and room; unless the split above is by recording, these figures
 overstate accuracy on recordings the model has never heard.

@@ -177,15 +177,19 @@ def _log_frequency_filterbank(config: SamAudioConfig) -> torch.Tensor:
     return (weights / weights.sum(dim=0, keepdim=True)).float()
 
 
-def _drone_template(config: SamAudioConfig) -> torch.Tensor:
-    """Pitch-class template with a one-semitone-wide bump at each drone interval (Sa and Pa by default)."""
+def _interval_template(config: SamAudioConfig, intervals: list[int], first_weight: float = 1.0) -> torch.Tensor:
+    """Unit-norm pitch-class template with a one-semitone-wide bump at each of `intervals` (semitones above Sa).
+
+    The first interval's bump is `first_weight` times as high as the others.
+    """
     bins = torch.arange(config.bins_per_octave, dtype=torch.float32)
     template = torch.zeros(config.bins_per_octave)
-    for interval in config.drone_intervals:
+    for position, interval in enumerate(intervals):
         distance = (bins - interval * config.bins_per_semitone).abs()
         distance = torch.minimum(distance, config.bins_per_octave - distance)
-        template += torch.exp(-0.5 * (2 * distance / config.bins_per_semitone) ** 2)
-    return template
+        height = first_weight if position == 0 else 1.0
+        template += height * torch.exp(-0.5 * (2 * distance / config.bins_per_semitone) ** 2)
+    return F.normalize(template, dim=0)
 
 
 def _filterbank_blocks(config: SamAudioConfig) -> list[tuple[int, int, int, int]]:
@@ -233,37 +237,72 @@ def _mean_over_frames(features: torch.FloatTensor, frame_mask: torch.BoolTensor)
     return (features * weights).sum(-1, keepdim=True) / weights.sum(-1, keepdim=True).clamp(min=1.0)
 
 
-class SamAudioTonicAlignment(nn.Module):
-    """Rotates a pitch-class spectrogram so the clip's tonic lands on bin 0, then removes the clip's mean profile.
+def _fold_octaves(bands: torch.FloatTensor, config: SamAudioConfig) -> torch.FloatTensor:
+    """Folds band energies `(batch, octaves * classes, frames)` into pitch classes `(batch, classes, frames)`.
 
-    The clip-level pitch-class profile (dominated by the drone) is compared with a learned template at every
-    rotation; a softmax over those scores weighs the rotated spectrograms. Both steps are circular correlations,
-    computed with FFTs along the pitch-class axis. Subtracting the profile afterwards leaves what the melody does
-    relative to the drone, and removes the timbre and room colouring that would otherwise identify a recording.
+    Each octave is normalised on its own before averaging, so the poorly resolved low octaves (fundamentals and drone,
+    the loudest) do not blur the pitch classes of the sharper harmonics. An octave far quieter than the frame's
+    loudest (cut off by a band-limited recording, or holding only noise) carries no pitch and fades out of the mean.
+    """
+    batch_size, _, num_frames = bands.shape
+    octaves = torch.log(bands.view(batch_size, config.num_octaves, -1, num_frames) + config.spectrogram_floor)
+    levels = octaves.mean(dim=2, keepdim=True)  # (batch, octaves, 1, frames)
+    weights = torch.sigmoid(levels - levels.amax(dim=1, keepdim=True) + config.octave_level_margin)
+    return ((octaves - levels) * weights).sum(dim=1) / weights.sum(dim=1)
+
+
+def _median_over_frames(features: torch.FloatTensor, frame_mask: torch.BoolTensor) -> torch.FloatTensor:
+    """Median of `(batch, channels, frames)` features over each clip's unpadded frames, shape `(batch, channels)`."""
+    values = features.masked_fill(~frame_mask[:, None, :], float("nan"))
+    return torch.nanmedian(values, dim=-1).values
+
+
+def _circular_correlation(profiles: torch.FloatTensor, template: torch.FloatTensor) -> torch.FloatTensor:
+    """`scores[b, r] = sum_p template[p] * profiles[b, p + r]` for every rotation `r`, with unit-norm profiles.
+
+    The template is not normalised: its norm is the weight of this evidence in the tonic softmax, and it is learned.
+    """
+    profiles = F.normalize(profiles - profiles.mean(dim=-1, keepdim=True), dim=-1)
+    spectrum = torch.fft.rfft(profiles, dim=-1) * torch.fft.rfft(template.float()).conj()
+    return torch.fft.irfft(spectrum, n=profiles.shape[-1], dim=-1)
+
+
+class SamAudioTonicAlignment(nn.Module):
+    """Finds the clip's tonic, rotates the pitch-class frames so it lands on bin 0, and removes the stationary profile.
+
+    The stationary profile (each bin's median over frames) holds what sounds throughout: the drone, hum, the room's
+    colouring. Energy above it is the melody (and pitched percussion). Each is matched against a learned template at
+    every rotation, with circular correlations computed by FFTs along the pitch-class axis; a softmax over the summed
+    scores weighs the rotated frames. A drone alone cannot tell a Sa-Ma tuning from a Sa-Pa tuning a fourth higher,
+    and may be faint or pause; the melody settles those cases.
     """
 
     def __init__(self, config: SamAudioConfig):
         super().__init__()
         self.temperature = config.tonic_temperature
-        self.tonic_template = nn.Parameter(torch.empty(config.bins_per_octave))
+        self.drone_template = nn.Parameter(torch.empty(config.bins_per_octave))
+        self.use_melody = config.tonic_estimation == "drone_and_melody"
+        self.melody_template = nn.Parameter(torch.empty(config.bins_per_octave)) if self.use_melody else None
 
-    def forward(self, pitch_classes: torch.FloatTensor, frame_mask: torch.BoolTensor) -> torch.FloatTensor:
+    def forward(
+        self, pitch_classes: torch.FloatTensor, frame_mask: torch.BoolTensor
+    ) -> tuple[torch.FloatTensor, torch.FloatTensor]:
+        """Aligned frames `(batch, pitch_classes, frames)` and the tonic distribution `(batch, rotations)`."""
         num_classes = pitch_classes.shape[1]
-        profile = _mean_over_frames(pitch_classes, frame_mask).squeeze(-1)  # (batch, pitch_classes)
-        profile = F.normalize(profile - profile.mean(dim=-1, keepdim=True), dim=-1)
-        template = F.normalize(self.tonic_template.float(), dim=0)
-        # scores[r] = sum_p template[p] * profile[p + r]: cosine similarity with the profile rotated by r
-        scores = torch.fft.irfft(
-            torch.fft.rfft(profile, dim=-1) * torch.fft.rfft(template).conj(), n=num_classes, dim=-1
-        )
-        rotation = torch.softmax(scores / self.temperature, dim=-1)  # (batch, rotations)
-        # aligned[p] = sum_r rotation[r] * pitch_classes[p + r]
+        stationary = _median_over_frames(pitch_classes, frame_mask)  # (batch, pitch_classes)
+        melody = pitch_classes - stationary[:, :, None]
+        scores = _circular_correlation(stationary, self.drone_template)
+        if self.use_melody:
+            occupancy = _mean_over_frames(melody.clamp(min=0.0), frame_mask).squeeze(-1)
+            scores = scores + _circular_correlation(occupancy, self.melody_template)
+        tonic_probabilities = torch.softmax(scores / self.temperature, dim=-1)  # (batch, rotations)
+        # aligned[p] = sum_r tonic_probabilities[r] * melody[p + r]
         aligned = torch.fft.irfft(
-            torch.fft.rfft(pitch_classes, dim=1) * torch.fft.rfft(rotation, dim=-1).conj()[:, :, None],
+            torch.fft.rfft(melody, dim=1) * torch.fft.rfft(tonic_probabilities, dim=-1).conj()[:, :, None],
             n=num_classes,
             dim=1,
         )
-        return aligned - _mean_over_frames(aligned, frame_mask)
+        return aligned, tonic_probabilities
 
 
 class SamAudioSpectralFrontend(nn.Module):
@@ -331,12 +370,8 @@ class SamAudioSpectralFrontend(nn.Module):
             bands = self.band_energies(input_values.float())  # (batch, bins, frames)
             floor = self.config.spectrogram_floor
             if self.fold_octaves:
-                # Each octave is normalised on its own before averaging, so the poorly resolved low octaves
-                # (fundamentals and drone, the loudest) do not blur the pitch classes of the sharper harmonics.
-                batch_size, _, num_frames = bands.shape
-                octaves = torch.log(bands.view(batch_size, self.config.num_octaves, -1, num_frames) + floor)
-                features = (octaves - octaves.mean(dim=2, keepdim=True)).mean(dim=1)  # (batch, pitch_classes, frames)
-                features = self.tonic_alignment(features, frame_mask)
+                features = _fold_octaves(bands, self.config)
+                features, _ = self.tonic_alignment(features, frame_mask)
             else:
                 # Remove each frame's loudness, then the clip's mean spectrum (over its unpadded frames): raw
                 # log-energies carry a large offset that dominates every frame alike, and training on them
@@ -464,6 +499,44 @@ class SamAudioAttention(nn.Module):
         return self.out_proj(output), attention_weights
 
 
+class SamAudioCompetitiveAttention(SamAudioAttention):
+    """Token-to-frame attention in which the tokens compete for frames, as in Slot Attention.
+
+    The logits are normalised over the tokens instead of the frames, so every frame is shared out among the tokens,
+    and each token then takes the weighted mean of the values of the frames it won. An additive temporal prior on the
+    logits anchors each token to its own stretch of the clip.
+    """
+
+    def forward(
+        self,
+        hidden_states: torch.FloatTensor,
+        key_value_states: torch.FloatTensor,
+        competition_bias: torch.FloatTensor,
+        frame_weights: torch.FloatTensor,
+        output_attentions: bool = False,
+    ) -> tuple[torch.FloatTensor, torch.FloatTensor | None]:
+        r"""
+        Args:
+            competition_bias (`torch.FloatTensor` of shape `(batch_size, 1, num_tokens, num_frames)`):
+                Log-prior added to the logits before the softmax over tokens.
+            frame_weights (`torch.FloatTensor` of shape `(batch_size, 1, 1, num_frames)`):
+                1 on real frames, 0 on padding, which then belongs to no token.
+        """
+        batch_size, num_queries, hidden_size = hidden_states.shape
+        num_keys = key_value_states.shape[1]
+        query = self.q_proj(hidden_states).view(batch_size, num_queries, self.num_heads, self.head_dim).transpose(1, 2)
+        key = self.k_proj(key_value_states).view(batch_size, num_keys, self.num_heads, self.head_dim).transpose(1, 2)
+        value = self.v_proj(key_value_states).view(batch_size, num_keys, self.num_heads, self.head_dim).transpose(1, 2)
+        scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(self.head_dim) + competition_bias
+        shares = torch.softmax(scores.float(), dim=-2) * frame_weights  # (batch, heads, tokens, frames)
+        # A token that won (almost) nothing keeps a near-zero output instead of dividing by zero.
+        attention_weights = shares / shares.sum(dim=-1, keepdim=True).clamp(min=torch.finfo(shares.dtype).eps)
+        attention_weights = attention_weights.to(query.dtype)
+        dropped = F.dropout(attention_weights, p=self.dropout, training=self.training)
+        output = torch.matmul(dropped, value).transpose(1, 2).reshape(batch_size, num_queries, hidden_size)
+        return self.out_proj(output), attention_weights if output_attentions else None
+
+
 class SamAudioFeedForward(nn.Module):
     def __init__(self, config: SamAudioConfig):
         super().__init__()
@@ -484,7 +557,8 @@ class SamAudioSegmentLayer(nn.Module):
         self.self_attn_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.self_attn = SamAudioAttention(config)
         self.cross_attn_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.cross_attn = SamAudioAttention(config)
+        cross_attention_class = SamAudioCompetitiveAttention if config.segment_competition else SamAudioAttention
+        self.cross_attn = cross_attention_class(config)
         self.final_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.feed_forward = SamAudioFeedForward(config)
         self.dropout = nn.Dropout(config.hidden_dropout)
@@ -493,20 +567,20 @@ class SamAudioSegmentLayer(nn.Module):
         self,
         segment_states: torch.FloatTensor,
         frame_states: torch.FloatTensor,
-        frame_attention_mask: torch.FloatTensor,
+        frame_attention: dict[str, torch.FloatTensor],
         output_attentions: bool = False,
     ) -> tuple[torch.FloatTensor, torch.FloatTensor | None]:
         attended, _ = self.self_attn(self.self_attn_layer_norm(segment_states))
         segment_states = segment_states + self.dropout(attended)
-        attended, frame_attention = self.cross_attn(
+        attended, frame_attention_weights = self.cross_attn(
             self.cross_attn_layer_norm(segment_states),
             key_value_states=frame_states,
-            attention_mask=frame_attention_mask,
             output_attentions=output_attentions,
+            **frame_attention,
         )
         segment_states = segment_states + self.dropout(attended)
         segment_states = segment_states + self.dropout(self.feed_forward(self.final_layer_norm(segment_states)))
-        return segment_states, frame_attention
+        return segment_states, frame_attention_weights
 
 
 class SamAudioSegmentDecoder(nn.Module):
@@ -514,21 +588,47 @@ class SamAudioSegmentDecoder(nn.Module):
 
     def __init__(self, config: SamAudioConfig):
         super().__init__()
+        self.competition = config.segment_competition
+        self.prior_width = config.segment_prior_width
         self.segment_tokens = nn.Parameter(torch.empty(config.num_segment_tokens, config.hidden_size))
         self.layers = nn.ModuleList([SamAudioSegmentLayer(config) for _ in range(config.num_segment_layers)])
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
+    def temporal_prior(self, frame_mask: torch.BoolTensor, dtype: torch.dtype) -> torch.FloatTensor:
+        """Log-density of each token's Gaussian prior over the frames, shape `(batch, 1, tokens, frames)`.
+
+        Positions are relative to each clip's unpadded length, so a padded clip gets the prior of the unpadded one.
+        """
+        num_tokens = self.segment_tokens.shape[0]
+        lengths = frame_mask.sum(dim=-1, keepdim=True).clamp(min=1)  # (batch, 1)
+        positions = torch.arange(frame_mask.shape[-1], device=frame_mask.device)
+        relative_positions = (positions[None, :] + 0.5) / lengths  # (batch, frames)
+        anchors = (torch.arange(num_tokens, device=frame_mask.device) + 0.5) / num_tokens
+        # Distance in units of one token's share of the clip.
+        distance = (relative_positions[:, None, :] - anchors[None, :, None]) * num_tokens  # (batch, tokens, frames)
+        return (-0.5 * (distance / self.prior_width) ** 2)[:, None].to(dtype)
+
     def forward(
-        self, frame_states: torch.FloatTensor, frame_attention_mask: torch.FloatTensor, output_attentions: bool = False
+        self, frame_states: torch.FloatTensor, frame_mask: torch.BoolTensor, output_attentions: bool = False
     ) -> tuple[torch.FloatTensor, tuple[torch.FloatTensor, ...] | None]:
-        segment_states = self.segment_tokens.to(frame_states.dtype).expand(frame_states.shape[0], -1, -1)
+        dtype = frame_states.dtype
+        if self.competition:
+            frame_attention = {
+                "competition_bias": self.temporal_prior(frame_mask, dtype),
+                "frame_weights": frame_mask[:, None, None, :].to(dtype),
+            }
+        else:
+            additive_mask = torch.zeros(frame_mask.shape, dtype=dtype, device=frame_states.device)
+            additive_mask = additive_mask.masked_fill(~frame_mask, torch.finfo(dtype).min)
+            frame_attention = {"attention_mask": additive_mask[:, None, None, :]}
+        segment_states = self.segment_tokens.to(dtype).expand(frame_states.shape[0], -1, -1)
         attentions = () if output_attentions else None
         for layer in self.layers:
-            segment_states, frame_attention = layer(
-                segment_states, frame_states, frame_attention_mask, output_attentions=output_attentions
+            segment_states, frame_attention_weights = layer(
+                segment_states, frame_states, frame_attention, output_attentions=output_attentions
             )
             if output_attentions:
-                attentions = attentions + (frame_attention,)
+                attentions = attentions + (frame_attention_weights,)
         return self.layer_norm(segment_states), attentions
 
 
@@ -586,7 +686,11 @@ class SamAudioPreTrainedModel(PreTrainedModel):
         elif isinstance(module, SamAudioSegmentDecoder):
             init.normal_(module.segment_tokens, std=self.config.initializer_range)
         elif isinstance(module, SamAudioTonicAlignment):
-            init.copy_(module.tonic_template, _drone_template(self.config))
+            drone = _interval_template(self.config, self.config.drone_intervals, self.config.drone_tonic_weight)
+            init.copy_(module.drone_template, drone)
+            if module.melody_template is not None:
+                melody = _interval_template(self.config, self.config.melody_intervals)
+                init.copy_(module.melody_template, self.config.tonic_melody_weight * melody)
         elif isinstance(module, SamAudioSpectralFrontend):
             # Non-persistent buffers are not in checkpoints, so they are (re)computed here on every load.
             init.copy_(module.window, torch.hann_window(self.config.n_fft, dtype=torch.float32))
@@ -698,10 +802,8 @@ class SamAudioModel(SamAudioPreTrainedModel):
         hidden_states = hidden_states + self.pos_conv_embed(hidden_states)
         hidden_states = self.dropout(self.layer_norm(hidden_states))
 
-        frame_attention_mask = torch.zeros(frame_mask.shape, dtype=hidden_states.dtype, device=hidden_states.device)
-        frame_attention_mask = frame_attention_mask.masked_fill(~frame_mask, torch.finfo(hidden_states.dtype).min)
         segment_states, attentions = self.segment_decoder(
-            hidden_states, frame_attention_mask[:, None, None, :], output_attentions=output_attentions
+            hidden_states, frame_mask, output_attentions=output_attentions
         )
 
         masked_segment_loss = None

@@ -4,7 +4,8 @@ Every clip is a melody over a tanpura drone. The melody is built from each raga'
 arohana/avarohana runs, sung or played with glides, kampita gamakas and small pitch drift, in one of several timbres,
 and placed in a synthetic room with background noise. The tonic is drawn continuously per recording, so a model can
 only tell the four modes of one note set (Kalyani, Kharaharapriya, Todi, Sindhubhairavi) apart by hearing pitch
-relative to the drone; nothing else (timbre, tempo, loudness, tonic range, noise) depends on the raga.
+relative to the drone; nothing else (timbre, tempo, loudness, tonic range, noise) depends on the raga. With
+`conditions`, a recording gets the concert conditions of the hard variant (`raga_conditions.py`).
 
 Any change to the rendered audio must bump `synthetic_ragas.GENERATOR_VERSION`, so cached datasets are rebuilt.
 
@@ -17,11 +18,28 @@ Example:
 ```
 """
 
+import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from raga_conditions import (
+    DRONE_TUNINGS,
+    PitchDrift,
+    RecordingConditions,
+    band_limit,
+    box_filters,
+    concert_noise,
+    fft_convolve,
+    fit_register,
+    mute,
+    render_mridangam,
+    render_violin_shadow,
+    rms,
+    schedule_events,
+)
 
 
 RAGA_NAMES = (
@@ -251,6 +269,9 @@ class RecordingStyle:
         rt60_seconds (`float`): Reverberation time of the room.
         reverb_mix (`float`): Level of the reverberant sound relative to the direct sound.
         snr_db (`float`): Ratio of the music to the background noise; `math.inf` adds no noise.
+        drone_tuning (`str`, *optional*, defaults to `"sa_pa"`): A key of `DRONE_TUNINGS`; `"sa_ma"` plucks Ma for Pa.
+        register_semitones (`tuple[int, int]`, *optional*): Melody range in semitones above Sa (phrases are moved
+            into it by octaves); the full range, mandra Pa to tara Pa, when `None`.
     """
 
     beat_seconds: float
@@ -265,6 +286,8 @@ class RecordingStyle:
     rt60_seconds: float
     reverb_mix: float
     snr_db: float
+    drone_tuning: str = "sa_pa"
+    register_semitones: tuple[int, int] | None = None
 
 
 def sample_recording_style(
@@ -409,6 +432,8 @@ def _compose(
         phrase = _pick_phrase(spec, rng)
         if rng.random() < 0.5:
             phrase.append(_nyasa_after(phrase[-1], scale_notes, spec, rng))
+        if style.register_semitones is not None:
+            phrase = fit_register(phrase, *style.register_semitones)
         for k, note in enumerate(phrase):
             emphasis = spec.emphasis[note % 12]
             value = float(rng.choice((0.5, 1.0, 1.0, 1.5, 2.0)))
@@ -454,23 +479,7 @@ def _compose(
 
 def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
     """Centred moving average of `x` (float64) with edge padding."""
-    return _box_filters(np.asarray(x, dtype=np.float64), (width,))[0].astype(np.float64)
-
-
-def _box_filters(x: np.ndarray, widths: Sequence[int]) -> list[np.ndarray]:
-    """Centred, edge-padded moving averages of `x` for several widths from one cumulative sum (linear time)."""
-    pad = max(widths)
-    csum = np.empty(len(x) + 2 * pad + 1, dtype=np.float64)
-    csum[0] = 0.0
-    np.cumsum(np.pad(x, pad, mode="edge"), dtype=np.float64, out=csum[1:])
-    window_sum = np.empty(len(x), dtype=np.float64)
-    out = []
-    for width in widths:
-        first = pad - width // 2  # the window of output i covers padded[i + first : i + first + width]
-        np.subtract(csum[first + width : first + width + len(x)], csum[first : first + len(x)], out=window_sum)
-        window_sum /= width
-        out.append(window_sum.astype(x.dtype))
-    return out
+    return box_filters(np.asarray(x, dtype=np.float64), (width,))[0].astype(np.float64)
 
 
 def _smooth_noise(rng: np.random.Generator, n: int, width: int) -> np.ndarray:
@@ -624,7 +633,7 @@ def _band_noise(rng: np.random.Generator, n: int, widths: tuple[int, int]) -> np
     """Unit-RMS band-pass noise: the difference of two moving averages of white noise (breath, bow, hiss)."""
 
     def chunk(size: int) -> np.ndarray:
-        low, high = _box_filters(rng.standard_normal(size, dtype=np.float32), widths)
+        low, high = box_filters(rng.standard_normal(size, dtype=np.float32), widths)
         low -= high
         return low
 
@@ -636,7 +645,7 @@ def _chunked_noise(make: Callable[[int], np.ndarray], n: int, chunk: int = 1 << 
     noise = np.empty(n, dtype=np.float32)
     for start in range(0, n, chunk):
         noise[start : start + chunk] = make(min(chunk, n - start))
-    noise /= max(_rms(noise), 1e-12)
+    noise /= max(rms(noise), 1e-12)
     return noise
 
 
@@ -709,14 +718,15 @@ def _render_drone(
     tonic_hz: float, style: RecordingStyle, n_samples: int, sampling_rate: int, rng: np.random.Generator
 ) -> np.ndarray:
     """
-    Tanpura: Pa, Sa, Sa and lower Sa plucked in a repeating cycle, each a buzzy (jawari) tone with a sharp attack,
-    a slow decay and a brightness that fades after the pluck. Plucks start before t=0 so it sounds from the start.
+    Tanpura: Pa (or Ma, see `style.drone_tuning`), Sa, Sa and lower Sa plucked in a repeating cycle, each a buzzy
+    (jawari) tone with a sharp attack, a slow decay and a brightness that fades after the pluck. Plucks start before
+    t=0 so it sounds from the start.
     """
     hop = max(1, round(sampling_rate / _CONTROL_RATE_HZ))
     frame_rate = sampling_rate / hop
     n_frames = -(-n_samples // hop)
     times = np.arange(n_frames + 1) / frame_rate
-    ratios = (1.5, 1.0, 1.0, 0.5)
+    ratios = (DRONE_TUNINGS[style.drone_tuning], 1.0, 1.0, 0.5)
     offsets = (0.0, 0.25, 0.5, 0.75)
     cycle = style.drone_cycle_seconds
     n_cycles = int(math.ceil(n_frames / frame_rate / cycle)) + 2
@@ -755,21 +765,10 @@ def _render_drone(
     return out[:n_samples]
 
 
-def _fft_convolve(signal: np.ndarray, kernel: np.ndarray, block: int = 1 << 16) -> np.ndarray:
-    """Overlap-add FFT convolution truncated to `len(signal)`; blockwise so a long concert stays small in memory."""
-    block = max(1, min(block, len(signal)))
-    n_fft = 1 << int(math.ceil(math.log2(block + len(kernel) - 1)))
-    spectrum = np.fft.rfft(kernel.astype(np.float32), n_fft)
-    out = np.zeros(len(signal) + n_fft, dtype=np.float32)
-    for start in range(0, len(signal), block):
-        segment = signal[start : start + block]
-        out[start : start + n_fft] += np.fft.irfft(np.fft.rfft(segment, n_fft) * spectrum, n_fft).astype(np.float32)
-    return out[: len(signal)]
-
-
 def _room_response(style: RecordingStyle, sampling_rate: int, rng: np.random.Generator) -> np.ndarray:
     """Unit-energy impulse response: a short pre-delay, then exponentially decaying, slightly darkened noise."""
-    length = int(min(1.2, 1.2 * style.rt60_seconds) * sampling_rate)
+    # Up to 3 s, for a large hall's tail; standard rooms (rt60 <= 1 s) stay under the former 1.2 s cap, unchanged.
+    length = int(min(3.0, 1.2 * style.rt60_seconds) * sampling_rate)
     t = np.arange(length) / sampling_rate
     tail = rng.standard_normal(length) * np.exp(-6.91 * t / style.rt60_seconds)
     tail = np.convolve(tail, (0.25, 0.5, 0.25), mode="same")
@@ -785,7 +784,7 @@ def _background_noise(rng: np.random.Generator, n: int) -> np.ndarray:
 
     def chunk(size: int) -> np.ndarray:
         white = rng.standard_normal(size, dtype=np.float32)
-        smoothed = _box_filters(white, widths)
+        smoothed = box_filters(white, widths)
         white *= weights[0]
         # A moving average keeps 1/width of the white variance; rescale so the weights alone set the colour.
         for weight, width, smooth in zip(weights[1:], widths, smoothed):
@@ -794,18 +793,6 @@ def _background_noise(rng: np.random.Generator, n: int) -> np.ndarray:
         return white
 
     return _chunked_noise(chunk, n)
-
-
-def _rms(x: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Root mean square (over `mask` if given), 0 when empty; chunked so a long float32 array needs no float64 copy."""
-    total, count, chunk = 0.0, 0, 1 << 20
-    for start in range(0, len(x), chunk):
-        part = np.square(x[start : start + chunk], dtype=np.float64)
-        if mask is not None:
-            part = part[mask[start : start + chunk]]
-        total += float(part.sum())
-        count += len(part)
-    return math.sqrt(total / count) if count else 0.0
 
 
 def _render_recording(
@@ -819,9 +806,13 @@ def _render_recording(
     include_melody: bool = True,
     include_drone: bool = True,
     return_pitch: bool = False,
+    conditions: RecordingConditions | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """One continuous recording (not normalized) and, optionally, the melody pitch in Hz."""
     spec = RAGAS[raga]
+    if conditions is not None:
+        args = (spec, tonic_hz, timbre, style, conditions, n_samples, sampling_rate, rng)
+        return _render_concert(*args, include_melody, include_drone, return_pitch)
     mix = np.zeros(n_samples, dtype=np.float32)
     pitch = None
     melody_rms = 1.0
@@ -829,24 +820,75 @@ def _render_recording(
         melody, pitch, voiced = _render_melody(
             spec, tonic_hz, timbre, style, n_samples, sampling_rate, rng, return_pitch
         )
-        melody_rms = _rms(melody, voiced) or 1.0
+        melody_rms = rms(melody, voiced) or 1.0
         mix += melody
         mix /= melody_rms
         del melody
     if include_drone:
         drone = _render_drone(tonic_hz, style, n_samples, sampling_rate, rng)
         gain = style.drone_gain if include_melody else 1.0
-        drone *= gain / (_rms(drone) or 1.0)
+        drone *= gain / (rms(drone) or 1.0)
         mix += drone
         del drone
-    mix += style.reverb_mix * _fft_convolve(mix, _room_response(style, sampling_rate, rng))
+    mix += style.reverb_mix * fft_convolve(mix, _room_response(style, sampling_rate, rng))
     if math.isfinite(style.snr_db):
         noise = _background_noise(rng, n_samples)
-        noise *= _rms(mix) * 10.0 ** (-style.snr_db / 20.0)
+        noise *= rms(mix) * 10.0 ** (-style.snr_db / 20.0)
         mix += noise
     if return_pitch and pitch is None:
         pitch = np.full(n_samples, np.nan, dtype=np.float32)
     return mix, pitch
+
+
+def _render_concert(
+    spec: RagaSpec,
+    tonic_hz: float,
+    timbre: str,
+    style: RecordingStyle,
+    conditions: RecordingConditions,
+    n_samples: int,
+    sampling_rate: int,
+    rng: np.random.Generator,
+    include_melody: bool,
+    include_drone: bool,
+    return_pitch: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """`_render_recording` under concert `conditions`: accompaniment, pauses, drift, hall noise and channel."""
+    style = dataclasses.replace(style, **conditions.style_overrides())
+    drift = PitchDrift(n_samples, conditions.pitch_drift_cents)
+    events = schedule_events(conditions, n_samples / sampling_rate)
+    # Events are timed in the recording; the parts are played in performance time, which the drift stretches.
+    pauses, gaps = (drift.positions(x * sampling_rate) for x in (events.pauses, events.drone_gaps))
+    n = drift.input_length
+    mix = np.zeros(n, dtype=np.float32)
+    pitch = None
+    if include_melody:
+        track = return_pitch or conditions.violin_shadow
+        melody, pitch, voiced = _render_melody(spec, tonic_hz, timbre, style, n, sampling_rate, rng, track)
+        mix += mute(melody, pauses, round(0.25 * sampling_rate))
+        mix /= rms(melody, voiced) or 1.0
+        del melody
+        if track:
+            mute(pitch, pauses, 0, fill=np.nan)
+        if conditions.violin_shadow:
+            mix += render_violin_shadow(pitch, sampling_rate, conditions, rng)
+    if include_drone:
+        drone = _render_drone(tonic_hz, style, n, sampling_rate, rng)
+        drone *= (style.drone_gain if include_melody else 1.0) / (rms(drone) or 1.0)
+        mix += mute(drone, gaps, round(1.5 * sampling_rate))
+        del drone
+    if math.isfinite(conditions.percussion_level_db):
+        mix += render_mridangam(tonic_hz, n, sampling_rate, conditions, pauses[events.solos], rng)
+    mix = drift.apply(mix)
+    pitch = drift.apply_to_pitch(pitch) if return_pitch and pitch is not None else None
+    mix += style.reverb_mix * fft_convolve(mix, _room_response(style, sampling_rate, rng))
+    if math.isfinite(style.snr_db):
+        noise = concert_noise(_background_noise(rng, n_samples), conditions, sampling_rate, rng)
+        noise *= rms(mix) * 10.0 ** (-style.snr_db / 20.0)
+        mix += noise
+    if return_pitch and pitch is None:
+        pitch = np.full(n_samples, np.nan, dtype=np.float32)
+    return band_limit(mix, conditions.band_limit, sampling_rate), pitch
 
 
 def _peak_normalize(x: np.ndarray) -> np.ndarray:
@@ -880,6 +922,7 @@ def generate_clip(
     include_melody: bool = True,
     include_drone: bool = True,
     return_pitch: bool = False,
+    conditions: RecordingConditions | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """
     Synthesize one peak-normalized mono clip of a raga over a tanpura drone.
@@ -896,6 +939,8 @@ def generate_clip(
         include_melody (`bool`, *optional*, defaults to `True`): Whether to include the melody.
         include_drone (`bool`, *optional*, defaults to `True`): Whether to include the tanpura drone.
         return_pitch (`bool`, *optional*, defaults to `False`): Also return the melody's pitch contour.
+        conditions (`raga_conditions.RecordingConditions`, *optional*): Concert conditions (the hard variant); they
+            replace the style's drone level, room and SNR. The plain clip when omitted.
 
     Returns:
         `np.ndarray` of shape `(round(seconds * sampling_rate),)`, float32 with peak 1.0; with `return_pitch`, a
@@ -916,6 +961,7 @@ def generate_clip(
         include_melody=include_melody,
         include_drone=include_drone,
         return_pitch=return_pitch,
+        conditions=conditions,
     )
     audio = _peak_normalize(audio)
     return (audio, pitch) if return_pitch else audio

@@ -60,6 +60,18 @@ class ModelArguments:
     intermediate_size: int | None = field(default=None, metadata={"help": "Width of the feed-forward blocks."})
     num_segment_tokens: int | None = field(default=None, metadata={"help": "Learnable segment tokens."})
     num_segment_layers: int | None = field(default=None, metadata={"help": "Segment attention layers."})
+    segment_competition: bool | None = field(
+        default=None, metadata={"help": "Segment tokens compete for frames (false: plain cross-attention)."}
+    )
+    segment_prior_width: float | None = field(
+        default=None, metadata={"help": "Width of each segment token's temporal prior, in token shares of the clip."}
+    )
+    tonic_estimation: str | None = field(
+        default=None, metadata={"help": "Tonic evidence: 'drone_and_melody' or 'drone'."}
+    )
+    drone_intervals: list[int] | None = field(
+        default=None, metadata={"help": "Semitones above Sa that the drone sounds (default 0 7: Sa, Pa)."}
+    )
     conv_dim: list[int] | None = field(default=None, metadata={"help": "Channels of each conv layer."})
     conv_kernel: list[int] | None = field(default=None, metadata={"help": "Kernel of each conv layer."})
     conv_stride: list[int] | None = field(default=None, metadata={"help": "Stride of each conv layer."})
@@ -112,6 +124,13 @@ class DataTrainingArguments:
     synthetic_clips_per_recording: int = field(default=8, metadata={"help": "'synthetic': clips per recording."})
     synthetic_clip_seconds: float = field(default=20.0, metadata={"help": "'synthetic': clip length (s)."})
     synthetic_seed: int = field(default=0, metadata={"help": "'synthetic': generator seed."})
+    synthetic_variant: str = field(
+        default="standard",
+        metadata={
+            "help": "'synthetic': 'standard' (clean) or 'hard' (concert conditions: faint or Sa-Ma drone, mridangam, "
+            "violin, pauses, noise, reverb)."
+        },
+    )
 
     def __post_init__(self):
         for name in ("pitch_shift_probability", "noise_probability"):
@@ -358,6 +377,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         clips_per_recording=data_args.synthetic_clips_per_recording,
         clip_seconds=data_args.synthetic_clip_seconds,
         seed=data_args.synthetic_seed,
+        variant=data_args.synthetic_variant,
     )
     with training_args.main_process_first(desc="loading the dataset"):
         raw = load_raga_dataset(
@@ -397,16 +417,20 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             f"The split left {len(train_dataset)} training and {len(eval_dataset)} validation clips; both need at "
             "least one (use more data or another `validation_fraction`)."
         )
+    # A `test` split, when the dataset has one, is scored once at the end: it never picks the checkpoint.
+    test_dataset = raw.get("test")
+    if test_dataset is not None:
+        check_columns(test_dataset, columns)
     labels = label_names_of(train_split, data_args.label_column_name)
     if len(labels) < 2:
         raise ValueError(f"The dataset has {len(labels)} raga(s) ({labels}); classification needs at least two.")
-    unseen = set(label_names_of(eval_dataset, data_args.label_column_name)) - set(
-        label_names_of(train_dataset, data_args.label_column_name)
-    )
-    if unseen:
-        raise ValueError(
-            f"Validation has ragas with no training clip: {sorted(unseen)}. Add clips of them or drop them."
-        )
+    trained_labels = set(label_names_of(train_dataset, data_args.label_column_name))
+    for name, dataset in (("Validation", eval_dataset), ("Test", test_dataset)):
+        unseen = set(label_names_of(dataset, data_args.label_column_name)) - trained_labels if dataset else set()
+        if unseen:
+            raise ValueError(
+                f"{name} has ragas with no training clip: {sorted(unseen)}. Add clips of them or drop them."
+            )
     label2id = {label: index for index, label in enumerate(labels)}
     logger.info(f"Split: {split_description} Ragas: {labels}")
 
@@ -434,7 +458,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     train_dataset.set_transform(
         RagaAudioTransform(**common, max_length_seconds=data_args.max_length_seconds, augmentation=augmentation)
     )
-    eval_dataset.set_transform(RagaAudioTransform(**common, max_length_seconds=data_args.max_eval_length_seconds))
+    eval_transform = RagaAudioTransform(**common, max_length_seconds=data_args.max_eval_length_seconds)
+    eval_dataset.set_transform(eval_transform)
+    if test_dataset is not None:
+        test_dataset = test_dataset.cast_column(data_args.audio_column_name, audio_feature)
+        test_dataset.set_transform(eval_transform)
 
     # Model, optionally wrapped with LoRA.
     label_maps = {"num_labels": len(labels), "label2id": label2id, "id2label": dict(enumerate(labels))}
@@ -497,6 +525,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     metrics = trainer.evaluate()
     trainer.log_metrics("eval", metrics)
     trainer.save_metrics("eval", metrics)
+    test_metrics = None
+    if test_dataset is not None:
+        test_metrics = trainer.evaluate(test_dataset, metric_key_prefix="test")
+        trainer.log_metrics("test", test_metrics)
+        trainer.save_metrics("test", test_metrics)
 
     # Collective calls first (every process takes part); then the main process writes the folder.
     predictions = trainer.predict(eval_dataset)
@@ -524,6 +557,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             output_dir,
             labels=labels,
             metrics={key.removeprefix("eval_"): value for key, value in metrics.items() if "runtime" not in key},
+            test_metrics=None
+            if test_metrics is None
+            else {key.removeprefix("test_"): value for key, value in test_metrics.items() if "runtime" not in key},
             split_description=split_description,
             dataset_name=data_args.dataset_name,
             hyperparameters={
@@ -538,9 +574,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             },
             hub_model_id=training_args.hub_model_id,
         )
+        test_line = (
+            ""
+            if test_metrics is None
+            else f"Test accuracy {test_metrics['test_accuracy']:.4f}, macro-F1 {test_metrics['test_macro_f1']:.4f}. "
+        )
         logger.info(
-            f"Validation accuracy {metrics['eval_accuracy']:.4f}, macro-F1 {metrics['eval_macro_f1']:.4f}. "
-            f"Model saved in {output_dir.resolve()}"
+            f"Validation accuracy {metrics['eval_accuracy']:.4f}, macro-F1 {metrics['eval_macro_f1']:.4f} (the split "
+            f"that picked the checkpoint). {test_line}Model saved in {output_dir.resolve()}"
         )
 
     if training_args.push_to_hub:

@@ -22,6 +22,7 @@ setup(
         "run_raga_classification",
         "synthetic_ragas",
         "raga_synthesis",
+        "raga_conditions",
         "pipeline_sam_audio",
         "predict_sam_audio",
         "visualization_sam_audio",

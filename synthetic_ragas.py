@@ -1,7 +1,8 @@
 """Seeded synthetic Carnatic raga dataset: the offline stand-in for the `sarayusapa/carnatic-ragas` Hub dataset.
 
-The audio comes from `raga_synthesis.py` (see there for how a clip is made); this module cuts recordings into clips,
-builds, caches and exports the `datasets.Dataset`, and re-exports the raga tables and `generate_clip`.
+The audio comes from `raga_synthesis.py` (see there for how a clip is made) and, for the `"hard"` variant, the concert
+conditions of `raga_conditions.py`; this module cuts recordings into clips, builds, caches and exports the
+`datasets.Dataset`, and re-exports the raga tables and `generate_clip`.
 
 Example:
 
@@ -11,7 +12,7 @@ Example:
 >>> ds[0]["raga"], ds[0]["recording_id"], ds[0]["audio"]["array"].shape
 ```
 
-Command line: `python -m synthetic_ragas --output DIR --format audiofolder`.
+Command line: `python -m synthetic_ragas --output DIR --format audiofolder [--variant hard]`.
 """
 
 import argparse
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from transformers.utils import logging
 
+from raga_conditions import RecordingConditions, sample_recording_conditions, schedule_events
 from raga_synthesis import (
     _DEFAULT_SNR_RANGE_DB,
     RAGA_NAMES,
@@ -57,13 +59,47 @@ logger = logging.get_logger(__name__)
 # Bump whenever the synthesis in `raga_synthesis.py` changes, so cached datasets built by an older generator are not
 # reused.
 GENERATOR_VERSION = 1
+VARIANTS = ("standard", "hard")
+# Columns describing each clip's recording conditions, and their Arrow types.
+CONDITION_COLUMNS = {
+    "drone_level_db": "float64",
+    "drone_gaps": "bool",
+    "drone_tuning": "string",
+    "percussion_level_db": "float64",
+    "violin_shadow": "bool",
+    "pause_fraction": "float64",
+    "snr_db": "float64",
+    "rt60_seconds": "float64",
+    "reverb_mix": "float64",
+    "band_limited": "bool",
+    "narrow_register": "bool",
+    "pitch_drift_cents": "float64",
+}
 
 
 @dataclass(frozen=True)
 class SyntheticRagaConfig:
     """
     Size and randomness of a synthetic raga dataset. Every clip of a recording shares its raga, tonic, timbre,
-    tempo, room and noise level.
+    tempo, room and noise level (and, in the hard variant, its concert conditions).
+
+    The `"standard"` variant is a soloist over a steady Sa-Pa tanpura, mild noise and a mild room: easy for a model
+    and for a pitch-class baseline alike. The `"hard"` variant draws per recording, independently and identically
+    for every raga, the concert conditions of `raga_conditions.RecordingConditions` (ranges there):
+
+    - a faint tanpura, 6 to 30 dB under the soloist, fading out for 3-8 s stretches in 30 % of the recordings;
+    - a Sa-Ma tanpura instead of Sa-Pa in a third of the recordings;
+    - a mridangam tuned to Sa throughout (-15 to 0 dB), with dense solos in about a third of the melody pauses;
+    - a violin shadowing the soloist 0.1-0.4 s late, 6-14 dB softer, in half the recordings;
+    - long melody pauses (3-8 s each, up to ~30 % of the recording);
+    - noise at 0-25 dB SNR, with mains hum (50/60 Hz and harmonics) and audience babble in half the recordings each;
+    - a large hall (rt60 1.2-2.5 s, strong wet mix) in 30 % of the recordings;
+    - a telephone-band (300-3400 Hz) or 4 kHz low-pass channel in 30 % of the recordings;
+    - a narrow register (mandra Pa to madhya Pa) in 30 % of the recordings;
+    - a pitch drift of the whole ensemble of up to +-35 cents over the recording.
+
+    Rows carry the conditions as columns in both variants (see [`build_synthetic_dataset`]), so results can be
+    broken down by condition.
 
     Args:
         recordings_per_raga (`int`, *optional*, defaults to 6): Recordings (performances) generated per raga.
@@ -73,10 +109,13 @@ class SyntheticRagaConfig:
         tonic_range_hz (`tuple[float, float]`, *optional*, defaults to `(130.0, 280.0)`): Range of the performer's
             tonic (shruti), sampled log-uniformly and stratified so every raga covers the whole range.
         snr_range_db (`tuple[float, float]`, *optional*, defaults to `(15.0, 40.0)`): Range of the per-recording
-            signal-to-noise ratio.
+            signal-to-noise ratio of the standard variant (the hard variant draws from 0-25 dB and rejects another
+            range).
         timbres (`tuple[str, ...]`, *optional*, defaults to all of `TIMBRES`): Melody timbres, assigned to the
             recordings of every raga in the same rotation.
         seed (`int`, *optional*, defaults to 0): Seed; the same config always gives byte-identical audio.
+        variant (`str`, *optional*, defaults to `"standard"`): `"standard"` (clean conditions) or `"hard"` (concert
+            conditions, above).
     """
 
     # Recordings (performances) generated per raga.
@@ -95,6 +134,8 @@ class SyntheticRagaConfig:
     timbres: tuple[str, ...] = TIMBRES
     # Seed of every random draw.
     seed: int = 0
+    # "standard" or "hard" recording conditions.
+    variant: str = "standard"
 
     def __post_init__(self) -> None:
         # Frozen: normalise through object.__setattr__ (numpy ints to int, lists to tuples) so the config hashes
@@ -117,6 +158,13 @@ class SyntheticRagaConfig:
                 f"timbres must be a non-empty tuple of distinct names from {TIMBRES}, got {self.timbres!r}"
             )
         object.__setattr__(self, "timbres", timbres)
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.variant == "hard" and self.snr_range_db != _DEFAULT_SNR_RANGE_DB:
+            raise ValueError(
+                f"snr_range_db applies to the standard variant only (the hard variant draws 0-25 dB), got "
+                f"{self.snr_range_db!r} with variant='hard'"
+            )
 
     @property
     def total_seconds(self) -> float:
@@ -169,14 +217,22 @@ def build_synthetic_dataset(config: SyntheticRagaConfig) -> "datasets.Dataset":
 
     Each recording uses its own generator `np.random.default_rng([seed, 1, raga_index, recording_index])`, so rows do
     not depend on generation order, and the clips of a recording are consecutive, non-overlapping cuts of one
-    continuous performance.
+    continuous performance. In the hard variant the same generator then draws the recording's conditions.
 
     Args:
-        config ([`SyntheticRagaConfig`]): Size and seed of the dataset.
+        config ([`SyntheticRagaConfig`]): Size, seed and variant of the dataset.
 
     Returns:
-        `datasets.Dataset` with columns `audio` (`Audio(sampling_rate=config.sampling_rate)`, FLAC bytes), `raga`,
-        `recording_id` (e.g. `"Kalyani-03"`), `tonic_hz` and `timbre`, ordered by raga, recording and clip.
+        `datasets.Dataset` ordered by raga, recording and clip, with columns `audio`
+        (`Audio(sampling_rate=config.sampling_rate)`, FLAC bytes), `raga`, `recording_id` (e.g. `"Kalyani-03"`),
+        `tonic_hz` (the nominal tonic, at the start of the recording), `timbre`, and the recording conditions
+        (standard variant's values in brackets): `drone_level_db` (tanpura RMS relative to the soloist's, -30 to
+        -6 dB [-9 to -2]), `drone_gaps` (bool [False]), `drone_tuning` (`"sa_pa"` or `"sa_ma"` ["sa_pa"]),
+        `percussion_level_db` (mridangam relative to the soloist, -15 to 0 dB [-inf: none]), `violin_shadow` (bool
+        [False]), `pause_fraction` (share of this clip inside long melody pauses, 0 to 1 [0.0]), `snr_db` (0 to 25
+        [15 to 40]), `rt60_seconds` (0.2 to 2.5 [0.2 to 1.0]), `reverb_mix` (0.1 to 1.5 [0.1 to 0.5]),
+        `band_limited` (bool [False]), `narrow_register` (bool [False]) and `pitch_drift_cents` (offset of the
+        tonic at the end of the recording, -35 to 35 [0.0]).
     """
     import datasets
     import pyarrow as pa
@@ -188,6 +244,7 @@ def build_synthetic_dataset(config: SyntheticRagaConfig) -> "datasets.Dataset":
             "recording_id": datasets.Value("string"),
             "tonic_hz": datasets.Value("float64"),
             "timbre": datasets.Value("string"),
+            **{name: datasets.Value(dtype) for name, dtype in CONDITION_COLUMNS.items()},
         }
     )
     clip_samples = max(1, round(config.clip_seconds * config.sampling_rate))
@@ -199,8 +256,10 @@ def build_synthetic_dataset(config: SyntheticRagaConfig) -> "datasets.Dataset":
         for j, (tonic, timbre) in enumerate(_recording_plan(config, i)):
             rng = np.random.default_rng([config.seed, 1, i, j])
             style = sample_recording_style(rng, config.snr_range_db)
+            conditions = sample_recording_conditions(rng) if config.variant == "hard" else None
+            n_samples = clip_samples * config.clips_per_recording
             audio, _ = _render_recording(
-                raga, tonic, timbre, style, clip_samples * config.clips_per_recording, config.sampling_rate, rng
+                raga, tonic, timbre, style, n_samples, config.sampling_rate, rng, conditions=conditions
             )
             recording_id = f"{raga}-{j:02d}"
             clips = [
@@ -215,6 +274,7 @@ def build_synthetic_dataset(config: SyntheticRagaConfig) -> "datasets.Dataset":
             n = len(clips)
             columns = {"audio": clips, "raga": [raga] * n, "recording_id": [recording_id] * n}
             columns.update(tonic_hz=[tonic] * n, timbre=[timbre] * n)
+            columns.update(_condition_columns(style, conditions, n, clip_samples / config.sampling_rate))
             tables.append(pa.Table.from_pydict(columns, schema=features.arrow_schema))
     # An explicit fingerprint spares `datasets` from hashing (pickling) the whole audio table to make one.
     return datasets.Dataset(
@@ -224,9 +284,45 @@ def build_synthetic_dataset(config: SyntheticRagaConfig) -> "datasets.Dataset":
     )
 
 
+def _condition_columns(
+    style: RecordingStyle, conditions: RecordingConditions | None, n_clips: int, clip_seconds: float
+) -> dict[str, list]:
+    """The `CONDITION_COLUMNS` of the clips of one recording: from `conditions`, or the standard style's values."""
+    if conditions is None:
+        values = {
+            "drone_level_db": 20.0 * math.log10(style.drone_gain),
+            "drone_gaps": False,
+            "drone_tuning": "sa_pa",
+            "percussion_level_db": -math.inf,
+            "violin_shadow": False,
+            "snr_db": style.snr_db,
+            "rt60_seconds": style.rt60_seconds,
+            "reverb_mix": style.reverb_mix,
+            "band_limited": False,
+            "narrow_register": False,
+            "pitch_drift_cents": 0.0,
+        }
+        pause_fraction = [0.0] * n_clips
+    else:
+        names = [name for name in CONDITION_COLUMNS if name not in ("pause_fraction", "band_limited")]
+        values = {name: getattr(conditions, name) for name in names}
+        values["band_limited"] = conditions.band_limit != "none"
+        pauses = schedule_events(conditions, n_clips * clip_seconds).pauses
+        starts = np.arange(n_clips)[:, None] * clip_seconds  # (n_clips, 1) against (num_pauses,)
+        inside = np.minimum(pauses[:, 1], starts + clip_seconds) - np.maximum(pauses[:, 0], starts)
+        pause_fraction = (np.clip(inside, 0.0, None).sum(axis=1) / clip_seconds).tolist()
+    columns = {name: [value] * n_clips for name, value in values.items()}
+    columns["pause_fraction"] = pause_fraction
+    return columns
+
+
 def config_fingerprint(config: SyntheticRagaConfig) -> str:
     """Short hash of the config and `GENERATOR_VERSION`: the cache folder name of a dataset."""
-    payload = json.dumps({"version": GENERATOR_VERSION, **dataclasses.asdict(config)}, sort_keys=True)
+    fields = dataclasses.asdict(config)
+    if config.variant == "standard":
+        # Standard configs hash as they did before variants existed, so their cached datasets stay valid.
+        del fields["variant"]
+    payload = json.dumps({"version": GENERATOR_VERSION, **fields}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -311,13 +407,14 @@ def export_synthetic_dataset(
         import datasets
 
         raw = dataset.cast_column("audio", datasets.Audio(decode=False))
+        names = [name for name in raw.column_names if name != "audio"]
         with open(output / "metadata.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["file_name", "raga", "recording_id", "tonic_hz", "timbre"])
+            writer.writerow(["file_name", *names])
             for row in raw:
                 (output / row["audio"]["path"]).write_bytes(row["audio"]["bytes"])
                 writer.writerow(
-                    [row["audio"]["path"], row["raga"], row["recording_id"], repr(row["tonic_hz"]), row["timbre"]]
+                    [row["audio"]["path"], *(repr(v) if isinstance(v, float) else v for v in map(row.get, names))]
                 )
     return dataset
 
@@ -341,6 +438,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips-per-recording", type=int, default=defaults.clips_per_recording)
     parser.add_argument("--clip-seconds", type=float, default=defaults.clip_seconds)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--variant",
+        default=defaults.variant,
+        choices=VARIANTS,
+        help="standard: clean conditions; hard: concert conditions (faint or Sa-Ma drone, mridangam, violin, pauses, "
+        "noise, reverb, band-limiting, pitch drift).",
+    )
     args = parser.parse_args(argv)
 
     std_logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s")
@@ -351,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
             clips_per_recording=args.clips_per_recording,
             clip_seconds=args.clip_seconds,
             seed=args.seed,
+            variant=args.variant,
         )
     except ValueError as error:
         parser.error(str(error))
@@ -364,11 +469,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 __all__ = [
+    "CONDITION_COLUMNS",
     "GENERATOR_VERSION",
     "RAGAS",
     "RAGA_NAMES",
     "TIMBRES",
+    "VARIANTS",
     "RagaSpec",
+    "RecordingConditions",
     "RecordingStyle",
     "SyntheticRagaConfig",
     "build_synthetic_dataset",
@@ -377,6 +485,7 @@ __all__ = [
     "generate_clip",
     "load_synthetic_dataset",
     "main",
+    "sample_recording_conditions",
     "sample_recording_style",
 ]
 

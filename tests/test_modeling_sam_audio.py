@@ -8,6 +8,7 @@ from modeling_sam_audio import (
     SamAudioModel,
     _compute_mask_indices,
     _filterbank_blocks,
+    _fold_octaves,
     _log_frequency_filterbank,
     _masked_segment_loss,
     _mel_filterbank,
@@ -129,8 +130,8 @@ def test_initialization():
     """With a tiny initializer range, weights average to 0 and norms to 1 (exemptions listed by name)."""
     config = SamAudioModelTester().get_config(initializer_range=1e-10)
     model = SamAudioForAudioClassification(config)
-    # Uniform [0, 1) like wav2vec2's mask embedding, Kaiming-initialised conv kernels, the drone-shaped template.
-    exempt = ("masked_spec_embed", "feature_encoder.conv_layers", "pos_conv_embed.conv.weight", "tonic_template")
+    # Uniform [0, 1) like wav2vec2's mask embedding, Kaiming-initialised conv kernels, the interval-shaped templates.
+    exempt = ("masked_spec_embed", "feature_encoder.conv_layers", "pos_conv_embed.conv.weight", "_template")
     for name, parameter in model.named_parameters():
         if any(key in name for key in exempt):
             continue
@@ -344,8 +345,8 @@ def test_tonic_alignment_makes_encoder_invariant_to_circular_shift():
     pitch_classes = torch.randn(2, config.bins_per_octave, 20)
     frame_mask = torch.ones(2, 20, dtype=torch.bool)
     with torch.no_grad():
-        aligned = alignment(pitch_classes, frame_mask)
-        shifted = alignment(pitch_classes.roll(5, dims=1), frame_mask)
+        aligned, _ = alignment(pitch_classes, frame_mask)
+        shifted, _ = alignment(pitch_classes.roll(5, dims=1), frame_mask)
     assert torch.allclose(aligned, shifted, atol=1e-5)
 
 
@@ -365,3 +366,126 @@ def test_pretraining_loss_decreases_on_unlabeled_audio():
         losses.append(outputs.loss.item())
     assert all(torch.isfinite(torch.tensor(losses)))
     assert losses[-1] < 0.8 * losses[0]
+
+
+def _partition_overlap(attention: torch.Tensor) -> float:
+    """Mean pairwise overlap (sum over frames of the minimum) of head-averaged, normalised token maps."""
+    maps = attention.mean(dim=1)  # (batch, tokens, frames)
+    maps = maps / maps.sum(dim=-1, keepdim=True)
+    pairwise = torch.minimum(maps[:, :, None, :], maps[:, None, :, :]).sum(-1)  # (batch, tokens, tokens)
+    num_tokens = maps.shape[1]
+    off_diagonal = ~torch.eye(num_tokens, dtype=torch.bool)
+    return pairwise[:, off_diagonal].mean().item()
+
+
+@pytest.mark.parametrize("competition, low, high", [(True, 0.0, 0.2), (False, 0.9, 1.0)])
+def test_segment_competition_partitions_frames(competition, low, high):
+    """Competing tokens with a temporal prior share out the frames; plain cross-attention tokens all see them all."""
+    config = SamAudioModelTester(num_samples=16000).get_config(
+        segment_competition=competition, num_segment_tokens=8, initializer_range=1e-3
+    )
+    model = SamAudioModel(config).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        attentions = model(torch.randn(2, 16000), output_attentions=True).attentions
+    for attention in attentions:
+        assert low <= _partition_overlap(attention) <= high
+        assert torch.allclose(attention.sum(-1), torch.ones(()), atol=1e-4)
+
+
+def test_competing_tokens_lose_the_frames_another_token_wins():
+    """Attention is normalised over tokens: frames that one token claims are taken away from the others."""
+    config = SamAudioModelTester().get_config(num_segment_tokens=4)
+    attention = SamAudioModel(config).segment_decoder.layers[0].cross_attn.eval()
+    tokens, frames = torch.randn(1, 4, config.hidden_size), torch.randn(1, 12, config.hidden_size)
+    bias = torch.zeros(1, 1, 4, 12)
+    bias[..., 0, :6] = 30.0  # token 0 claims the first half of the clip
+    with torch.no_grad():
+        _, weights = attention(
+            tokens, frames, competition_bias=bias, frame_weights=torch.ones(1, 1, 1, 12), output_attentions=True
+        )
+    assert weights[:, :, 1:, :6].max() < 1e-6
+    assert torch.allclose(weights[:, :, 1:, 6:].sum(-1), torch.ones(()), atol=1e-5)
+
+
+def test_segment_prior_follows_each_clip_unpadded_length():
+    """Token anchors sit at the same relative positions of a short clip and of a long one in the same batch."""
+    config = SamAudioModelTester().get_config(num_segment_tokens=4)
+    decoder = SamAudioModel(config).segment_decoder
+    frame_mask = torch.zeros(2, 40, dtype=torch.bool)
+    frame_mask[0, :40] = True
+    frame_mask[1, :20] = True
+    prior = decoder.temporal_prior(frame_mask, torch.float32)[:, 0]  # (batch, tokens, frames)
+    peaks_long = prior[0].argmax(-1)
+    peaks_short = prior[1, :, :20].argmax(-1)
+    assert peaks_long.tolist() == [4, 14, 24, 34]
+    assert peaks_short.tolist() == [2, 7, 12, 17]
+
+
+def _drone_and_melody_frames(config: SamAudioConfig, tonic_bin: int, drone_semitones: tuple[int, ...]):
+    """Pitch-class frames with a steady drone and a melody that walks Sa, Ri, Ga, Pa, Dha, Sa (tonic at `tonic_bin`).
+
+    The drone sounds Sa louder than its other note, as a tanpura with three Sa strings does.
+    """
+    bins = config.bins_per_octave
+    semitone = config.bins_per_semitone
+    frames = torch.zeros(bins, 60)
+    for interval in drone_semitones:
+        frames[(tonic_bin + interval * semitone) % bins] += 1.5 if interval == 0 else 0.5
+    for frame, interval in enumerate([0, 2, 4, 7, 9, 0] * 10):
+        frames[(tonic_bin + interval * semitone) % bins, frame] += 3.0
+    return frames[None]
+
+
+def _estimated_tonic(frames: torch.Tensor, **config_overrides) -> int:
+    config = SamAudioModelTester().get_config(num_octaves=1, bins_per_semitone=3, **config_overrides)
+    alignment = SamAudioModel(config).feature_encoder.frontend.tonic_alignment
+    with torch.no_grad():
+        _, tonic = alignment(frames, torch.ones(1, frames.shape[-1], dtype=torch.bool))
+    return tonic.argmax(-1).item()
+
+
+@pytest.mark.parametrize("tonic_estimation", ["drone", "drone_and_melody"])
+@pytest.mark.parametrize("drone_semitones", [(0, 7), (0, 5)])
+def test_tonic_of_sa_pa_and_sa_ma_drones(drone_semitones, tonic_estimation):
+    """A Sa-Ma drone has the pitch classes of a Sa-Pa drone a fourth higher; its louder Sa tells them apart."""
+    config = SamAudioModelTester().get_config(num_octaves=1, bins_per_semitone=3)
+    frames = _drone_and_melody_frames(config, 30, drone_semitones)
+    assert _estimated_tonic(frames, tonic_estimation=tonic_estimation) == 30
+
+
+def test_melody_decides_the_tonic_when_the_drone_cannot():
+    """A drone whose Ma is as loud as its Sa fits a Sa-Ma template at two tonics equally well; the melody picks one."""
+    config = SamAudioModelTester().get_config(num_octaves=1, bins_per_semitone=3)
+    frames = _drone_and_melody_frames(config, 30, ())
+    for interval in (0, 5):
+        frames[0, (30 + interval * config.bins_per_semitone) % config.bins_per_octave] += 1.0
+    both_tunings = (0, 5, 7)
+    assert _estimated_tonic(frames, tonic_estimation="drone_and_melody", drone_intervals=both_tunings) == 30
+    assert _estimated_tonic(frames, tonic_estimation="drone", drone_intervals=both_tunings) != 30
+
+
+def test_aligned_frames_keep_the_melody_pitch_distribution():
+    """After alignment, the frames' mean is the melody's pitch-class occupancy above the drone, not zero."""
+    config = SamAudioModelTester().get_config(num_octaves=1, bins_per_semitone=3)
+    alignment = SamAudioModel(config).feature_encoder.frontend.tonic_alignment
+    frames = _drone_and_melody_frames(config, tonic_bin=7, drone_semitones=(0, 7))
+    with torch.no_grad():
+        aligned, _ = alignment(frames, torch.ones(1, frames.shape[-1], dtype=torch.bool))
+    occupancy = aligned.mean(-1)[0]
+    played = [interval * config.bins_per_semitone for interval in (0, 2, 4, 7, 9)]
+    unplayed = [b for b in range(config.bins_per_octave) if b not in played]
+    assert occupancy[played].min() > occupancy[unplayed].max()
+
+
+def test_folding_ignores_an_octave_that_holds_only_faint_noise():
+    """A band-limited recording's empty octave (noise 40 dB down) does not blur the pitch classes of the others."""
+    config = SamAudioModelTester().get_config(num_octaves=3, bins_per_semitone=1)
+    torch.manual_seed(0)
+    pitch_classes = torch.rand(1, config.bins_per_octave, 5) + 0.1
+    loud = torch.cat(
+        [torch.full_like(pitch_classes, 1e-4) * torch.rand_like(pitch_classes), pitch_classes, pitch_classes], 1
+    )
+    folded = _fold_octaves(loud, config)
+    expected = torch.log(pitch_classes) - torch.log(pitch_classes).mean(dim=1, keepdim=True)
+    assert torch.allclose(folded, expected, atol=0.05)

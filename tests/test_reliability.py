@@ -121,11 +121,12 @@ def test_bad_rows_in_training_are_skipped_and_the_run_finishes(tmp_path, corpus,
         {"bytes": _wav_bytes(np.zeros(48000, dtype=np.float32)), "path": "silent.wav"},
     ]
     undecoded = corpus.cast_column("audio", datasets.Audio(decode=False))
+    # The recording's other columns (tonic, timbre, conditions) are copied from a good row.
+    metadata = {name: [value] * 4 for name, value in undecoded[0].items() if name != "audio"}
     bad = datasets.Dataset.from_dict(
-        {"audio": bad_rows, "raga": ["Todi"] * 4, "recording_id": ["bad"] * 4, "tonic_hz": [150.0] * 4,
-         "timbre": ["voice"] * 4},
+        {**metadata, "audio": bad_rows, "raga": ["Todi"] * 4, "recording_id": ["bad"] * 4},
         features=undecoded.features,
-    )  # fmt: skip
+    )
     # The bad rows sit in the training split only (their group is never chosen for validation: Todi has more).
     with_bad = datasets.concatenate_datasets([undecoded, bad])
     train = with_bad.filter(lambda row: row["recording_id"] != "Kalyani-00")

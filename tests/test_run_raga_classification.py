@@ -169,6 +169,41 @@ def test_tiny_cli_run_writes_a_loadable_folder(tmp_path):
     assert loaded["module"].startswith("transformers_modules") and len(loaded["labels"]) == 8
 
 
+def test_a_test_split_is_scored_once_with_the_kept_model_and_reported_in_the_card(tmp_path):
+    """A dataset's `test` split never picks the checkpoint; its metrics are those of the saved model on it."""
+    from datasets import DatasetDict
+
+    from synthetic_ragas import SyntheticRagaConfig, load_synthetic_dataset
+
+    corpus = load_synthetic_dataset(
+        SyntheticRagaConfig(recordings_per_raga=3, clips_per_recording=1, clip_seconds=3.0, seed=4),
+        cache_dir=tmp_path / "cache",
+    )
+    recording = np.array([int(name.rsplit("-", 1)[-1]) for name in corpus["recording_id"]])
+    sides = {"train": recording == 0, "validation": recording == 1, "test": recording == 2}
+    dataset_dir = tmp_path / "splits"
+    DatasetDict({side: corpus.select(np.flatnonzero(rows)) for side, rows in sides.items()}).save_to_disk(dataset_dir)
+    output_dir = tmp_path / "out"
+    arguments = ["--dataset_name", str(dataset_dir), "--max_length_seconds", "2", *TINY_MODEL, *TINY_RUN]
+    result = run_script([*arguments, "--epochs", "2", "--output_dir", str(output_dir)], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    reported = json.loads((output_dir / "test_results.json").read_text())
+    test = corpus.select(np.flatnonzero(sides["test"]))
+    model = SamAudioForAudioClassification.from_pretrained(output_dir).eval()
+    inputs = SamAudioFeatureExtractor()(
+        [np.asarray(audio["array"]) for audio in test["audio"]], sampling_rate=16000, return_tensors="pt"
+    )
+    labels = torch.tensor([model.config.label2id[raga] for raga in test["raga"]])
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    # The loss, unlike an accuracy over 8 clips, cannot agree by chance with that of another split.
+    assert reported["test_loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-4)
+    assert reported["test_accuracy"] == pytest.approx((logits.argmax(-1) == labels).float().mean().item())
+    card = (output_dir / "README.md").read_text()
+    assert "| metric | test | validation |" in card and "quote the test figures" in card
+
+
 def test_lora_run_saves_adapter_and_merged_model(tmp_path):
     output_dir = tmp_path / "lora"
     result = run_script(
