@@ -30,11 +30,11 @@ test: setup lint
 test-slow: setup
 	HF_HUB_OFFLINE=1 RUN_SLOW=1 $(BIN)/python -m pytest -m slow
 
-# Train on the built-in synthetic corpus (split by recording), evaluate, then classify a clip from a new recording.
+# Train on the built-in synthetic corpus (split by recording), then test on new recordings and classify one clip.
 demo: setup
 	rm -rf outputs/demo
 	$(BIN)/python run_raga_classification.py --config config.yaml --dataset_name synthetic \
-		--group_column_name recording_id --output_dir outputs/demo --epochs 10 --report_to none
+		--group_column_name recording_id --output_dir outputs/demo --epochs 20 --report_to none
 	$(BIN)/python scripts/classify_held_out_clip.py outputs/demo
 
 clean:
