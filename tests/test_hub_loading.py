@@ -101,7 +101,8 @@ def test_loads_in_fresh_process_with_identical_logits_and_pipeline(saved_model, 
     assert result["model_module"].startswith("transformers_modules")
     assert not result["package_imported"]
     assert result["base_class"] == "SamAudioModel"
-    assert result["max_diff"] == 0.0
+    # Float reductions may be ordered differently in another process (thread pool state), hence no exact equality.
+    assert result["max_diff"] <= 1e-5
     assert len(result["from_array"]) == 2
     assert {entry["label"] for entry in result["from_dict"]} == set(RAGAS)
     assert abs(sum(entry["score"] for entry in result["from_dict"]) - 1.0) < 1e-4
