@@ -471,6 +471,21 @@ class SamAudioAttention(nn.Module):
         self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
 
+    def _project(
+        self, hidden_states: torch.FloatTensor, key_value_states: torch.FloatTensor
+    ) -> tuple[torch.FloatTensor, torch.FloatTensor, torch.FloatTensor]:
+        """Queries, keys and values split into heads, each `(batch, heads, positions, head_dim)`."""
+        batch_size = hidden_states.shape[0]
+
+        def split_heads(states: torch.FloatTensor) -> torch.FloatTensor:
+            return states.view(batch_size, states.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
+
+        return (
+            split_heads(self.q_proj(hidden_states)),
+            split_heads(self.k_proj(key_value_states)),
+            split_heads(self.v_proj(key_value_states)),
+        )
+
     def forward(
         self,
         hidden_states: torch.FloatTensor,
@@ -480,10 +495,7 @@ class SamAudioAttention(nn.Module):
     ) -> tuple[torch.FloatTensor, torch.FloatTensor | None]:
         key_value_states = hidden_states if key_value_states is None else key_value_states
         batch_size, num_queries, hidden_size = hidden_states.shape
-        num_keys = key_value_states.shape[1]
-        query = self.q_proj(hidden_states).view(batch_size, num_queries, self.num_heads, self.head_dim).transpose(1, 2)
-        key = self.k_proj(key_value_states).view(batch_size, num_keys, self.num_heads, self.head_dim).transpose(1, 2)
-        value = self.v_proj(key_value_states).view(batch_size, num_keys, self.num_heads, self.head_dim).transpose(1, 2)
+        query, key, value = self._project(hidden_states, key_value_states)
         dropout = self.dropout if self.training else 0.0
 
         attention_weights = None
@@ -523,10 +535,7 @@ class SamAudioCompetitiveAttention(SamAudioAttention):
                 1 on real frames, 0 on padding, which then belongs to no token.
         """
         batch_size, num_queries, hidden_size = hidden_states.shape
-        num_keys = key_value_states.shape[1]
-        query = self.q_proj(hidden_states).view(batch_size, num_queries, self.num_heads, self.head_dim).transpose(1, 2)
-        key = self.k_proj(key_value_states).view(batch_size, num_keys, self.num_heads, self.head_dim).transpose(1, 2)
-        value = self.v_proj(key_value_states).view(batch_size, num_keys, self.num_heads, self.head_dim).transpose(1, 2)
+        query, key, value = self._project(hidden_states, key_value_states)
         scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(self.head_dim) + competition_bias
         shares = torch.softmax(scores.float(), dim=-2) * frame_weights  # (batch, heads, tokens, frames)
         # A token that won (almost) nothing keeps a near-zero output instead of dividing by zero.
