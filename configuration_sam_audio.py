@@ -76,8 +76,12 @@ class SamAudioConfig(PretrainedConfig):
             Semitones above the tonic where the melody template starts with peaks: Sa and Pa, the notes that the
             ragas here never alter and that phrases return to. Only used with `tonic_estimation="drone_and_melody"`.
         tonic_melody_weight (`float`, *optional*, defaults to 0.25):
-            Initial norm of the melody template; the drone template starts at norm 1. Both templates are learned,
-            norms included, so training sets how much each kind of evidence counts.
+            Initial norm of the melody template; the drone template starts at norm 1. When the templates are learned,
+            norms included, training sets how much each kind of evidence counts.
+        learn_tonic_templates (`bool`, *optional*, defaults to `True`):
+            Train the drone and melody templates with the rest of the model. `False` keeps them as initialised: the
+            classification loss only asks the tonic to be consistent within the recordings a run trains on, not
+            right on new ones.
         spectrogram_floor (`float`, *optional*, defaults to 1e-6):
             Added to spectrogram power before the logarithm, so silence maps to a finite floor.
         spectrogram_chunk_frames (`int`, *optional*, defaults to 128):
@@ -154,6 +158,16 @@ class SamAudioConfig(PretrainedConfig):
 
     model_type = "sam_audio_raga"
     _auto_class = "AutoConfig"
+    # `Trainer.prediction_step` leaves these output fields out of `predictions`, which are then the logits alone (as
+    # `np.argmax(eval_pred.predictions, axis=1)` in a stock `compute_metrics` expects).
+    keys_to_ignore_at_inference = [
+        "classification_loss",
+        "masked_segment_loss",
+        "contrastive_loss",
+        "segment_states",
+        "attentions",
+        "tonic_probabilities",
+    ]
 
     def __init__(
         self,
@@ -173,6 +187,7 @@ class SamAudioConfig(PretrainedConfig):
         drone_tonic_weight: float = 3.0,
         melody_intervals: tuple[int, ...] | list[int] = (0, 7),
         tonic_melody_weight: float = 0.25,
+        learn_tonic_templates: bool = True,
         spectrogram_floor: float = 1e-6,
         spectrogram_chunk_frames: int = 128,
         conv_dim: tuple[int, ...] | list[int] | None = None,
@@ -224,6 +239,7 @@ class SamAudioConfig(PretrainedConfig):
         self.drone_tonic_weight = drone_tonic_weight
         self.melody_intervals = list(melody_intervals)
         self.tonic_melody_weight = tonic_melody_weight
+        self.learn_tonic_templates = learn_tonic_templates
         self.spectrogram_floor = spectrogram_floor
         self.spectrogram_chunk_frames = spectrogram_chunk_frames
         self.conv_dim = list(defaults["conv_dim"] if conv_dim is None else conv_dim)

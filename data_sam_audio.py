@@ -2,18 +2,25 @@
 
 Rows are decoded, cropped and augmented when they are read (`set_transform`), after the split, and only on the
 training side, so no copy or crop of a validation clip is ever trained on.
+
+Streamed datasets (`load_raga_dataset(..., streaming=True)`) are never read in advance: the ragas come from the
+features (`declared_label_names`), the split from a hash of each row (`hash_split`), and the training stream is
+shuffled through a buffer and split between processes (`streaming_training_set`).
 """
 
+import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import datasets
 import numpy as np
 import torch
+from datasets.distributed import split_dataset_by_node
 from huggingface_hub import constants
 from transformers.utils import logging
 
@@ -31,6 +38,8 @@ SYNTHETIC = "synthetic"
 # Pitch shifts are resampling ratios `steps / PITCH_SHIFT_STEPS`: small integers keep torchaudio's kernel short, and
 # 1/100 steps are 17 cents at worst.
 PITCH_SHIFT_STEPS = 100
+# Shards of a streamed `synthetic` or `save_to_disk` dataset: a multiple of 1, 2, 4 and 8 processes.
+STREAMING_SHARDS = 8
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -42,23 +51,30 @@ def load_raga_dataset(
     config_name: str | None = None,
     cache_dir: str | None = None,
     synthetic_config: "SyntheticRagaConfig | None" = None,
-) -> datasets.DatasetDict:
+    streaming: bool = False,
+) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """Load `name`: `"synthetic"`, a local folder (`save_to_disk`, parquet files or an audiofolder with
-    `metadata.csv`), parquet files (path or glob), or a Hub dataset id. Always returns a `DatasetDict`."""
+    `metadata.csv`), parquet files (path or glob), or a Hub dataset id. Always returns a `DatasetDict`.
+
+    With `streaming=True` it returns an `IterableDatasetDict`: parquet files, audiofolders and Hub datasets are then
+    read as they are iterated, never copied into the cache; `synthetic` and `save_to_disk` folders (Arrow files
+    already) are iterated in `STREAMING_SHARDS` shards.
+    """
     if name == SYNTHETIC:
         from synthetic_ragas import load_synthetic_dataset
 
-        return datasets.DatasetDict({"train": load_synthetic_dataset(synthetic_config, cache_dir=cache_dir)})
+        loaded = datasets.DatasetDict({"train": load_synthetic_dataset(synthetic_config, cache_dir=cache_dir)})
+        return _as_streaming(loaded) if streaming else loaded
 
     path = Path(name).expanduser()
     if path.is_dir() or path.is_file() or "*" in name:
-        loaded = _load_local(name, path, cache_dir)
+        loaded = _load_local(name, path, cache_dir, streaming)
     else:
         # In offline mode a cached copy may still load; otherwise fail fast when the Hub does not answer.
         reason = None if constants.HF_HUB_OFFLINE else hub_unreachable_reason()
         if reason is None:
             try:
-                loaded = datasets.load_dataset(name, config_name, cache_dir=cache_dir)
+                loaded = datasets.load_dataset(name, config_name, cache_dir=cache_dir, streaming=streaming)
             except (ConnectionError, OSError) as error:
                 reason = str(error).splitlines()[0]
         if reason is not None:
@@ -70,29 +86,55 @@ def load_raga_dataset(
             )
     if isinstance(loaded, datasets.Dataset):
         loaded = datasets.DatasetDict({"train": loaded})
-    return loaded
+    if isinstance(loaded, datasets.IterableDataset):
+        loaded = datasets.IterableDatasetDict({"train": loaded})
+    return _as_streaming(loaded) if streaming and isinstance(loaded, datasets.DatasetDict) else loaded
 
 
-def _load_local(name: str, path: Path, cache_dir: str | None) -> datasets.Dataset | datasets.DatasetDict:
+def _as_streaming(loaded: datasets.DatasetDict) -> datasets.IterableDatasetDict:
+    return datasets.IterableDatasetDict(
+        {
+            name: split.to_iterable_dataset(num_shards=max(1, min(STREAMING_SHARDS, len(split))))
+            for name, split in loaded.items()
+        }
+    )
+
+
+def _load_local(
+    name: str, path: Path, cache_dir: str | None, streaming: bool = False
+) -> datasets.Dataset | datasets.DatasetDict | datasets.IterableDatasetDict:
     """A `save_to_disk` folder, parquet files or an audiofolder, with one clear error when it cannot be read."""
     try:
         if path.is_dir():
             if any((path / marker).exists() for marker in ("dataset_dict.json", "dataset_info.json", "state.json")):
                 return datasets.load_from_disk(str(path))
             if any(path.rglob("*.parquet")):
-                return datasets.load_dataset("parquet", data_dir=str(path), cache_dir=cache_dir)
-            return datasets.load_dataset("audiofolder", data_dir=str(path), cache_dir=cache_dir)
+                return datasets.load_dataset("parquet", data_dir=str(path), cache_dir=cache_dir, **_parquet(streaming))
+            return datasets.load_dataset("audiofolder", data_dir=str(path), cache_dir=cache_dir, streaming=streaming)
         if not name.endswith(".parquet"):
             raise ValueError("pass a folder, a .parquet file or a parquet glob")
         data_files = str(path) if path.is_file() else name
-        return datasets.load_dataset("parquet", data_files=data_files, cache_dir=cache_dir)
+        return datasets.load_dataset("parquet", data_files=data_files, cache_dir=cache_dir, **_parquet(streaming))
     except Exception as error:  # whatever the reader raised, the user needs the path and the reason
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DatasetUnavailableError(f"Cannot read the dataset at {name!r}: {reason}.") from error
 
 
+def _parquet(streaming: bool) -> dict:
+    """Options of a local parquet load. A stream reads each file without pyarrow's pre-buffering, which would keep
+    every row group read so far until the file ends: with it, memory grows with the size of the files."""
+    if not streaming:
+        return {}
+    import pyarrow.dataset
+
+    return {"streaming": True, "fragment_scan_options": pyarrow.dataset.ParquetFragmentScanOptions(pre_buffer=False)}
+
+
 def check_columns(dataset: datasets.Dataset, columns: dict[str, str | None]) -> None:
-    """Raise a `ValueError` naming each configured column that `dataset` lacks and the option that sets it."""
+    """Raise a `ValueError` naming each configured column that `dataset` lacks and the option that sets it (a stream
+    whose columns are unknown until it is read is not checked)."""
+    if dataset.column_names is None:
+        return
     for option, column in columns.items():
         if column is not None and column not in dataset.column_names:
             raise ValueError(
@@ -272,6 +314,142 @@ class SamAudioDataCollator:
         return batch
 
 
+def declared_label_names(
+    dataset: datasets.Dataset | datasets.IterableDataset,
+    label_column: str,
+    raga_names: Sequence[str] | None = None,
+    required: bool = False,
+) -> list[str] | None:
+    """Class names known without reading the rows: the label column's `ClassLabel` names, else `raga_names`.
+
+    With `required=True` (a streamed dataset, which cannot be read through to collect them) a string label column
+    and no `raga_names` raise a `ValueError` that says how to name them; otherwise that case gives `None`.
+    """
+    if raga_names and len(set(raga_names)) != len(raga_names):
+        raise ValueError(f"`raga_names` lists a raga twice: {list(raga_names)}.")
+    feature = (dataset.features or {}).get(label_column)
+    if isinstance(feature, datasets.ClassLabel):
+        if raga_names and list(raga_names) != list(feature.names):
+            raise ValueError(
+                f"`raga_names` {list(raga_names)} differ from the names of the ClassLabel column {label_column!r} "
+                f"({feature.names}), which fix the label ids; drop `raga_names` or give those names in that order."
+            )
+        return list(feature.names)
+    if raga_names:
+        return list(raga_names)
+    if required:
+        raise ValueError(
+            f"A streamed dataset is not read through to collect its ragas, and its column {label_column!r} is not a "
+            "ClassLabel: name them with --raga_names Kalyani Todi ... (or `raga_names: [...]` in the YAML)."
+        )
+    return None
+
+
+def in_validation_split(key: str | bytes, validation_fraction: float, seed: int) -> bool:
+    """Whether the clip or recording identified by `key` is held out: a stable hash of `seed` and `key`, read as a
+    number in [0, 1), falls below `validation_fraction`. The same in every run and process, with no pass over the data.
+    """
+    key = key.encode() if isinstance(key, str) else key
+    digest = hashlib.blake2b(f"{seed}:".encode() + key, digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < validation_fraction
+
+
+def _on_side(
+    row: dict, validation: bool, validation_fraction: float, seed: int, group_column: str | None, audio_column: str
+) -> bool:
+    if group_column is not None:
+        key = str(row[group_column])
+    else:
+        audio = row[audio_column]
+        key = audio.get("bytes") or audio.get("path") or b""
+    return in_validation_split(key, validation_fraction, seed) == validation
+
+
+def hash_split(
+    dataset: datasets.IterableDataset,
+    validation_fraction: float,
+    seed: int,
+    group_column: str | None = None,
+    audio_column: str = "audio",
+) -> tuple[datasets.IterableDataset, datasets.IterableDataset]:
+    """Training and validation streams of `dataset`, split by `in_validation_split` of each row's group (with
+    `group_column`: a recording never spans the split) or else of its encoded audio (bytes, or path without bytes).
+
+    The audio column must not decode (`Audio(decode=False)`): the key is the encoded clip.
+    """
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"`validation_fraction` must lie strictly between 0 and 1, got {validation_fraction!r}.")
+    sides = [
+        partial(
+            _on_side,
+            validation=validation,
+            validation_fraction=validation_fraction,
+            seed=seed,
+            group_column=group_column,
+            audio_column=audio_column,
+        )
+        for validation in (False, True)
+    ]
+    return dataset.filter(sides[0]), dataset.filter(sides[1])
+
+
+class _KnownRagas:
+    """Filter keeping rows whose (string) raga has a label id; warns once per unknown raga."""
+
+    def __init__(self, label_column: str, label2id: dict[str, int]):
+        self.label_column = label_column
+        self.label2id = label2id
+        self.warned: set[str] = set()
+
+    def __call__(self, row: dict) -> bool:
+        label = row[self.label_column]
+        if not isinstance(label, str) or label in self.label2id:
+            return True
+        if label not in self.warned:
+            self.warned.add(label)
+            logger.warning(f"Skipping the clips of raga {label!r}, which is not in `raga_names`.")
+        return False
+
+
+def _decoded_stream(dataset: datasets.IterableDataset, transform: RagaAudioTransform) -> datasets.IterableDataset:
+    """Rows of known ragas, decoded one at a time by `transform` (no batch of decoded clips is ever held)."""
+    dataset = dataset.filter(_KnownRagas(transform.label_column, transform.label2id))
+    return dataset.map(transform, batched=True, batch_size=1, remove_columns=dataset.column_names)
+
+
+def streaming_training_set(
+    dataset: datasets.IterableDataset,
+    transform: RagaAudioTransform,
+    seed: int,
+    shuffle_buffer_size: int,
+    rank: int = 0,
+    world_size: int = 1,
+) -> datasets.IterableDataset:
+    """The training stream: shuffled (shard order, then a buffer of `shuffle_buffer_size` encoded rows, both from
+    `seed`, so every process shuffles alike), this process's part of it (`split_dataset_by_node`), then decoded,
+    cropped and augmented by `transform` as it is read.
+
+    Memory is that of the shuffle buffer, whatever the size of the dataset.
+    """
+    dataset = dataset.shuffle(seed=seed, buffer_size=shuffle_buffer_size)
+    if world_size > 1:
+        if dataset.num_shards % world_size:
+            logger.warning(
+                f"The stream has {dataset.num_shards} shard(s), not a multiple of the {world_size} processes: each "
+                f"process reads and decodes every row and keeps one in {world_size}. Write a multiple of "
+                f"{world_size} shards (files) to give each process its own."
+            )
+        dataset = split_dataset_by_node(dataset, rank=rank, world_size=world_size)
+    return _decoded_stream(dataset, transform)
+
+
+def streaming_evaluation_set(
+    dataset: datasets.IterableDataset, transform: RagaAudioTransform
+) -> datasets.IterableDataset:
+    """An evaluation stream, in its stored order, decoded (and cut, if `transform` says so) as it is read."""
+    return _decoded_stream(dataset, transform)
+
+
 __all__ = [
     "SYNTHETIC",
     "AugmentationConfig",
@@ -279,7 +457,12 @@ __all__ = [
     "RagaAudioTransform",
     "SamAudioDataCollator",
     "check_columns",
+    "declared_label_names",
+    "hash_split",
+    "in_validation_split",
     "label_names_of",
     "load_raga_dataset",
     "stratified_group_split",
+    "streaming_evaluation_set",
+    "streaming_training_set",
 ]

@@ -40,6 +40,9 @@ class SamAudioModelOutput(ModelOutput):
         attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
             Token-to-frame attention of each segment layer, each of shape
             `(batch_size, config.num_attention_heads, config.num_segment_tokens, num_frames)`.
+        tonic_probabilities (`torch.FloatTensor` of shape `(batch_size, config.bins_per_octave)`, *optional*):
+            The tonic the log-frequency frontend found (with `tonic_alignment`): the probability of each pitch class,
+            bin `r` standing for `config.min_frequency * 2 ** (r / config.bins_per_octave)` Hz in any octave.
     """
 
     last_hidden_state: torch.FloatTensor | None = None
@@ -49,6 +52,7 @@ class SamAudioModelOutput(ModelOutput):
     mask_time_indices: torch.BoolTensor | None = None
     frame_mask: torch.BoolTensor | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
+    tonic_probabilities: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -70,6 +74,9 @@ class SamAudioClassifierOutput(ModelOutput):
         attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
             Token-to-frame attention of each segment layer, each of shape
             `(batch_size, config.num_attention_heads, config.num_segment_tokens, num_frames)`.
+        tonic_probabilities (`torch.FloatTensor` of shape `(batch_size, config.bins_per_octave)`, *optional*):
+            The tonic the log-frequency frontend found (with `tonic_alignment`): the probability of each pitch class,
+            bin `r` standing for `config.min_frequency * 2 ** (r / config.bins_per_octave)` Hz in any octave.
     """
 
     loss: torch.FloatTensor | None = None
@@ -79,6 +86,7 @@ class SamAudioClassifierOutput(ModelOutput):
     contrastive_loss: torch.FloatTensor | None = None
     segment_states: torch.FloatTensor | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
+    tonic_probabilities: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -283,6 +291,7 @@ class SamAudioTonicAlignment(nn.Module):
         self.drone_template = nn.Parameter(torch.empty(config.bins_per_octave))
         self.use_melody = config.tonic_estimation == "drone_and_melody"
         self.melody_template = nn.Parameter(torch.empty(config.bins_per_octave)) if self.use_melody else None
+        self.learn_templates = config.learn_tonic_templates
 
     def forward(
         self, pitch_classes: torch.FloatTensor, frame_mask: torch.BoolTensor
@@ -291,10 +300,13 @@ class SamAudioTonicAlignment(nn.Module):
         num_classes = pitch_classes.shape[1]
         stationary = _median_over_frames(pitch_classes, frame_mask)  # (batch, pitch_classes)
         melody = pitch_classes - stationary[:, :, None]
-        scores = _circular_correlation(stationary, self.drone_template)
+        # Fixed templates are detached, so they get no gradient (and no weight decay) yet load like learned ones.
+        drone_template = self.drone_template if self.learn_templates else self.drone_template.detach()
+        scores = _circular_correlation(stationary, drone_template)
         if self.use_melody:
+            melody_template = self.melody_template if self.learn_templates else self.melody_template.detach()
             occupancy = _mean_over_frames(melody.clamp(min=0.0), frame_mask).squeeze(-1)
-            scores = scores + _circular_correlation(occupancy, self.melody_template)
+            scores = scores + _circular_correlation(occupancy, melody_template)
         tonic_probabilities = torch.softmax(scores / self.temperature, dim=-1)  # (batch, rotations)
         # aligned[p] = sum_r tonic_probabilities[r] * melody[p + r]
         aligned = torch.fft.irfft(
@@ -364,14 +376,18 @@ class SamAudioSpectralFrontend(nn.Module):
             clip_groups.append(torch.cat(frame_groups, dim=-1))
         return torch.cat(clip_groups)
 
-    def forward(self, input_values: torch.FloatTensor, frame_mask: torch.BoolTensor) -> torch.FloatTensor:
+    def forward(
+        self, input_values: torch.FloatTensor, frame_mask: torch.BoolTensor
+    ) -> tuple[torch.FloatTensor, torch.FloatTensor | None]:
+        """Frames `(batch, bins, frames)` and, when they are aligned to the tonic, the tonic distribution."""
+        tonic_probabilities = None
         # FFTs are not supported in half precision, and log-power needs the range of float32.
         with torch.autocast(device_type=input_values.device.type, enabled=False):
             bands = self.band_energies(input_values.float())  # (batch, bins, frames)
             floor = self.config.spectrogram_floor
             if self.fold_octaves:
                 features = _fold_octaves(bands, self.config)
-                features, _ = self.tonic_alignment(features, frame_mask)
+                features, tonic_probabilities = self.tonic_alignment(features, frame_mask)
             else:
                 # Remove each frame's loudness, then the clip's mean spectrum (over its unpadded frames): raw
                 # log-energies carry a large offset that dominates every frame alike, and training on them
@@ -379,7 +395,7 @@ class SamAudioSpectralFrontend(nn.Module):
                 features = torch.log(bands + floor)
                 features = features - features.mean(dim=1, keepdim=True)
                 features = features - _mean_over_frames(features, frame_mask)
-        return features
+        return features, tonic_probabilities
 
 
 class SamAudioConvLayer(nn.Module):
@@ -416,15 +432,17 @@ class SamAudioFeatureEncoder(nn.Module):
 
     def forward(
         self, input_values: torch.FloatTensor, spectrogram_frame_mask: torch.BoolTensor | None
-    ) -> torch.FloatTensor:
+    ) -> tuple[torch.FloatTensor, torch.FloatTensor | None]:
+        """Conv features `(batch, conv_dim[-1], frames)` and the frontend's tonic distribution (or `None`)."""
+        tonic_probabilities = None
         if self.frontend is None:
             hidden_states = input_values[:, None, :]  # (batch, 1, samples)
         else:
-            hidden_states = self.frontend(input_values, spectrogram_frame_mask)  # (batch, bins, frames)
+            hidden_states, tonic_probabilities = self.frontend(input_values, spectrogram_frame_mask)
         hidden_states = hidden_states.to(self.conv_layers[0].conv.weight.dtype)
         for conv_layer in self.conv_layers:
             hidden_states = conv_layer(hidden_states)
-        return hidden_states  # (batch, conv_dim[-1], frames)
+        return hidden_states, tonic_probabilities
 
 
 class SamAudioFeatureProjection(nn.Module):
@@ -727,6 +745,12 @@ class SamAudioPreTrainedModel(PreTrainedModel):
             samples = (samples - 1) * self.config.hop_length + self.config.n_fft
         return samples
 
+    def freeze_feature_encoder(self) -> None:
+        """Stop training the feature encoder (spectral frontend and conv stack), as wav2vec2's method of this name:
+        its parameters keep their pretrained values. transformers' `run_audio_classification.py` calls it."""
+        for parameter in self.base_model.feature_encoder.parameters():
+            parameter.requires_grad = False
+
 
 class SamAudioModel(SamAudioPreTrainedModel):
     """The bare SAM-Audio encoder: feature encoder, masked frames, positional conv, segment decoder."""
@@ -791,7 +815,7 @@ class SamAudioModel(SamAudioPreTrainedModel):
             spectrogram_frame_mask = self._lengths_to_mask(
                 self._get_spectrogram_lengths(input_lengths), num_spectrogram_frames
             )
-        conv_features = self.feature_encoder(input_values, spectrogram_frame_mask)
+        conv_features, tonic_probabilities = self.feature_encoder(input_values, spectrogram_frame_mask)
         conv_features = conv_features.transpose(1, 2)  # (batch, frames, conv_dim[-1])
         frame_lengths = self._get_feat_extract_output_lengths(input_lengths)
         frame_mask = self._lengths_to_mask(frame_lengths, conv_features.shape[1])
@@ -830,6 +854,7 @@ class SamAudioModel(SamAudioPreTrainedModel):
             mask_time_indices=mask_time_indices,
             frame_mask=frame_mask,
             attentions=attentions,
+            tonic_probabilities=tonic_probabilities,
         )
 
     @staticmethod
@@ -851,6 +876,11 @@ class SamAudioForAudioClassification(SamAudioPreTrainedModel):
         self.dropout = nn.Dropout(config.final_dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
+
+    def freeze_base_model(self) -> None:
+        """Train the heads only: the encoder and the segment tokens keep their pretrained values."""
+        for parameter in self.sam_audio.parameters():
+            parameter.requires_grad = False
 
     def forward(
         self,
@@ -904,6 +934,7 @@ class SamAudioForAudioClassification(SamAudioPreTrainedModel):
             contrastive_loss=contrastive_loss,
             segment_states=segment_states,
             attentions=outputs.attentions,
+            tonic_probabilities=outputs.tonic_probabilities,
         )
 
 

@@ -186,7 +186,8 @@ def _to_mono_float32(samples: np.ndarray, channel_axis: int | None) -> np.ndarra
 
 
 def _open_decoder(source: str | bytes, name: str) -> _DecoderStream:
-    """Open a file path or encoded bytes with torchcodec, mixed down to one channel by FFmpeg."""
+    """Open a file path or encoded bytes with torchcodec, at its own channels: `_DecoderStream` averages them, as the
+    feature extractor does (FFmpeg's own mix-down would scale stereo by 1/sqrt(2) instead of 1/2)."""
     try:
         from torchcodec.decoders import AudioDecoder
     except ImportError as error:
@@ -197,7 +198,7 @@ def _open_decoder(source: str | bytes, name: str) -> _DecoderStream:
     if isinstance(source, str) and not Path(source).is_file():
         raise FileNotFoundError(f"No such audio file: {source}")
     try:
-        decoder = AudioDecoder(source, num_channels=1)
+        decoder = AudioDecoder(source)
     except (RuntimeError, ValueError) as error:
         reason = _clean_decoder_error(error)
         # torchcodec repeats the file name; the message already has it.

@@ -5,9 +5,19 @@ Usage:
     sam-audio-predict AUDIO... --model DIR_OR_ID [--top-k K] [--json] [--timeline PNG] [--attention PNG]
                       [--window-seconds S] [--hop-seconds S] [--batch-size N] [--device cpu|cuda]
                       [--no-progress] [--trust-remote-code]
+    sam-audio-predict FOLDER_OR_AUDIO... --model DIR_OR_ID --output results.jsonl [--workers N] [...]
 
 (or `python -m predict_sam_audio ...`). Each file is decoded in pieces and classified in windows by
-`SamAudioClassificationPipeline` (see `pipeline_sam_audio`), so whole concerts in any format FFmpeg reads work.
+`SamAudioClassificationPipeline` (see `pipeline_sam_audio`), so whole concerts in any format FFmpeg reads work. A
+folder stands for every audio file under it (`AUDIO_EXTENSIONS`, searched recursively, hidden files left out).
+
+Folders of any size: `--output results.jsonl` appends one JSON line per file as soon as it is classified: a result
+(`file`, `duration`, `labels`, `timeline`, as in the `results` of the schema below) or `{"file": ..., "error": ...}`
+for a file that could not be. `--workers` processes decode and resample the files (up to
+`WORKER_DECODE_SECONDS` each; longer recordings are decoded in pieces by the main process) while the model runs in
+the main process. Files that already have a line in the output, results and errors alike, are skipped, so a run
+stopped half-way resumes where it stopped when started again (a last line cut short is removed first). The rate in
+files per second goes to stderr at the end.
 
 Output: by default a table per file (raga, score) on stdout. With `--json`, one JSON document on stdout that validates
 against `RESULT_JSON_SCHEMA` (below). `--timeline out.png` draws the raga probabilities over time and `--attention
@@ -21,7 +31,7 @@ The model is loaded with the SAM-Audio classes installed with this package (no c
 
 Exit status: 0 when every file was classified; 1 when some file could not be (each such file gets one line on
 stderr, `sam-audio-predict: error: <file>: <reason>`, and the other files are still processed); 2 when the model
-cannot be loaded (one line on stderr) or the arguments are invalid.
+cannot be loaded (one line on stderr) or the arguments are invalid (a folder without audio files among them).
 
 JSON schema of `--json` output (`RESULT_JSON_SCHEMA`, draft 2020-12):
 
@@ -100,7 +110,9 @@ seconds and the probabilities of every raga, `duration` is the length of the dec
 
 import argparse
 import json
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +134,14 @@ from visualization_sam_audio import plot_segment_attention, plot_timeline
 logger = logging.get_logger(__name__)
 
 PROG = "sam-audio-predict"
+# What a folder argument stands for: files with these suffixes (case-insensitive), all formats FFmpeg decodes.
+AUDIO_EXTENSIONS = frozenset(
+    {".aac", ".ac3", ".aif", ".aifc", ".aiff", ".alac", ".amr", ".ape", ".au", ".caf", ".flac", ".m4a", ".mka",
+     ".mp2", ".mp3", ".mp4", ".oga", ".ogg", ".opus", ".ra", ".spx", ".wav", ".weba", ".webm", ".wma", ".wv"}
+)  # fmt: skip
+# A decode worker hands over at most this much audio (38 MB at 16 kHz); longer files are decoded in pieces by the main
+# process instead, so memory stays bounded whatever the recordings' length.
+WORKER_DECODE_SECONDS = 600.0
 
 RESULT_JSON_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -196,7 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 all files classified, 1 some file failed, 2 model not loadable or bad arguments.",
     )
     parser.add_argument(
-        "audio", nargs="+", metavar="AUDIO", help="Audio files (wav, flac, mp3, ...: what FFmpeg reads)."
+        "audio",
+        nargs="+",
+        metavar="AUDIO",
+        help="Audio files (wav, flac, mp3, ...: what FFmpeg reads), or folders: every audio file under them.",
     )
     parser.add_argument("--model", required=True, help="Model folder or Hugging Face Hub id.")
     parser.add_argument("--top-k", type=int, default=5, help="Number of ragas to report per file (default: 5).")
@@ -215,6 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--device", choices=("cpu", "cuda"), help="Where to run the model (default: cuda when available, else cpu)."
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="JSONL",
+        help="Append one JSON line per file here as it is classified, skipping files it already has (resume).",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=max(1, min(8, (os.cpu_count() or 2) - 1)),
+        help="With --output: processes that decode the files while the model runs (default: CPU cores - 1, "
+        "at most 8; 0 decodes in the main process).",
     )
     parser.add_argument("--no-progress", action="store_true", help="Never show progress bars.")
     parser.add_argument(
@@ -269,6 +305,123 @@ def output_paths(template: Path, audio_files: list[str]) -> list[Path]:
     return paths
 
 
+def expand_folders(paths: list[str]) -> tuple[list[str], list[str]]:
+    """Each folder in `paths` replaced by the audio files under it (recursively, sorted, hidden ones left out); other
+    paths kept as they are. Also returns the folders that held no audio file."""
+    files, empty = [], []
+    for path in paths:
+        if not Path(path).is_dir():
+            files.append(path)
+            continue
+        found = []
+        for root, folders, names in os.walk(path):
+            folders[:] = [name for name in folders if not name.startswith(".")]  # hidden folders are not searched
+            found += [
+                str(Path(root, name))
+                for name in names
+                if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS
+            ]
+        found.sort()
+        files.extend(found)
+        if not found:
+            empty.append(path)
+    return files, empty
+
+
+def _finished_files(output: Path) -> set[str]:
+    """Absolute paths of the files that have a line in `output`; a last line cut short (a crash while writing) is
+    removed, so that appending starts on a fresh line."""
+    done: set[str] = set()
+    if not output.is_file():
+        return done
+    complete = 0
+    with output.open("rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            complete += len(line)
+            try:
+                done.add(os.path.abspath(json.loads(line)["file"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+    if complete < output.stat().st_size:
+        with output.open("rb+") as handle:
+            handle.truncate(complete)
+    return done
+
+
+def _decode_for_classification(path: str, sampling_rate: int) -> tuple[str, Any, str | None]:
+    """In a worker: the file as 16 kHz mono samples, or the path itself for a recording longer than
+    `WORKER_DECODE_SECONDS` (the main process then decodes it in pieces), or the one-line reason it failed."""
+    try:
+        audio = read_audio_segment(path, 0.0, WORKER_DECODE_SECONDS, sampling_rate=sampling_rate)
+    except Exception as error:  # reported as this file's error line; the other files go on
+        return path, None, _one_line(error)
+    if audio.shape[0] >= round(WORKER_DECODE_SECONDS * sampling_rate) - 1:
+        return path, path, None
+    return path, {"raw": audio, "sampling_rate": sampling_rate}, None
+
+
+class _DecodedFiles(torch.utils.data.Dataset):
+    """`_decode_for_classification` of each file, for a `DataLoader` whose workers decode ahead of the model."""
+
+    def __init__(self, files: list[str], sampling_rate: int):
+        self.files = files
+        self.sampling_rate = sampling_rate
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[str, Any, str | None]:
+        return _decode_for_classification(self.files[index], self.sampling_rate)
+
+
+def _unchanged(item: Any) -> Any:
+    return item
+
+
+def classify_to_jsonl(
+    classifier: SamAudioClassificationPipeline,
+    files: list[str],
+    output: Path,
+    workers: int,
+    show_progress: bool = False,
+    **call_kwargs: Any,
+) -> int:
+    """Classify `files` into the JSON lines file `output` (see the module docstring); returns the exit status."""
+    done = _finished_files(output)
+    todo = [path for path in files if os.path.abspath(path) not in done]
+    skipped = len(files) - len(todo)
+    loader = torch.utils.data.DataLoader(
+        _DecodedFiles(todo, classifier.feature_extractor.sampling_rate),
+        batch_size=None,
+        num_workers=workers if todo else 0,
+        collate_fn=_unchanged,
+    )
+    start, failed = time.perf_counter(), 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("a", encoding="utf-8") as handle:
+        for path, audio, error in logging.tqdm(loader, total=len(todo), unit="file", disable=not show_progress):
+            if error is None:
+                try:
+                    line = {"file": path, **classifier(audio, return_timeline=True, **call_kwargs)}
+                except Exception as classify_error:  # one bad file must not stop the others
+                    error = _one_line(classify_error)
+            if error is not None:
+                failed += 1
+                line = {"file": path, "error": error}
+                print(f"{PROG}: error: {path}: {error}", file=sys.stderr)
+            handle.write(json.dumps(line) + "\n")
+            handle.flush()
+    seconds = time.perf_counter() - start
+    print(
+        f"{PROG}: {len(todo)} files in {seconds:.1f} s ({len(todo) / max(seconds, 1e-9):.2f} files/s), {failed} "
+        f"failed, {skipped} already in {output}",
+        file=sys.stderr,
+    )
+    return 1 if failed else 0
+
+
 def _format_time(seconds: float) -> str:
     """`m:ss`, or `h:mm:ss` from an hour on."""
     minutes, seconds = divmod(round(seconds), 60)
@@ -317,6 +470,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--top-k, --batch-size and --window-seconds must be positive")
     if args.hop_seconds is not None and not 0 < args.hop_seconds <= args.window_seconds:
         parser.error("--hop-seconds must be positive and at most --window-seconds")
+    if args.output is not None and (args.json or args.timeline or args.attention):
+        parser.error("--output writes JSON lines, one file at a time: drop --json, --timeline and --attention")
+    if args.workers < 0:
+        parser.error("--workers must be 0 or more")
+    args.audio, empty = expand_folders(args.audio)
+    if empty:
+        parser.error(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {', '.join(empty)}")
 
     show_progress = not args.no_progress and sys.stderr.isatty()
     if not show_progress:
@@ -328,6 +488,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: could not load model {args.model!r}: {_one_line(error)}", file=sys.stderr)
         return 2
 
+    if args.output is not None:
+        return classify_to_jsonl(
+            classifier,
+            args.audio,
+            args.output,
+            args.workers,
+            show_progress,
+            top_k=args.top_k,
+            window_seconds=args.window_seconds,
+            hop_seconds=args.hop_seconds,
+            batch_size=args.batch_size,
+            progress_bar=False,
+        )
     timeline_paths = output_paths(args.timeline, args.audio) if args.timeline else [None] * len(args.audio)
     attention_paths = output_paths(args.attention, args.audio) if args.attention else [None] * len(args.audio)
     results, errors = [], []
@@ -365,7 +538,17 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if errors else 0
 
 
-__all__ = ["RESULT_JSON_SCHEMA", "build_parser", "format_table", "load_classifier", "main", "output_paths"]
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "RESULT_JSON_SCHEMA",
+    "build_parser",
+    "classify_to_jsonl",
+    "expand_folders",
+    "format_table",
+    "load_classifier",
+    "main",
+    "output_paths",
+]
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
     python run_raga_classification.py --config config.yaml [--batch-size 16 --epochs 100 --lr 0.001 --seed 42]
     accelerate launch run_raga_classification.py --config config.yaml
+    python run_raga_classification.py --config config.yaml --dataset_name DIR --streaming true --max_steps 20000
 
 Every option is a field of the argument dataclasses below (or of `TrainingArguments`); `config.yaml` sets them for a
 run, and flags on the command line override the YAML.
@@ -20,8 +21,11 @@ import datasets
 import torch
 import transformers
 import yaml
+from accelerate.data_loader import prepare_data_loader
 from huggingface_hub import upload_folder
+from torch.utils.data import DataLoader
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from configuration_sam_audio import SamAudioConfig
 from data_sam_audio import (
@@ -30,9 +34,13 @@ from data_sam_audio import (
     RagaAudioTransform,
     SamAudioDataCollator,
     check_columns,
+    declared_label_names,
+    hash_split,
     label_names_of,
     load_raga_dataset,
     stratified_group_split,
+    streaming_evaluation_set,
+    streaming_training_set,
 )
 from evaluation_sam_audio import build_compute_metrics, save_confusion_matrix
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
@@ -72,6 +80,9 @@ class ModelArguments:
     drone_intervals: list[int] | None = field(
         default=None, metadata={"help": "Semitones above Sa that the drone sounds (default 0 7: Sa, Pa)."}
     )
+    learn_tonic_templates: bool | None = field(
+        default=None, metadata={"help": "Train the tonic templates (false: keep them as initialised)."}
+    )
     conv_dim: list[int] | None = field(default=None, metadata={"help": "Channels of each conv layer."})
     conv_kernel: list[int] | None = field(default=None, metadata={"help": "Kernel of each conv layer."})
     conv_stride: list[int] | None = field(default=None, metadata={"help": "Stride of each conv layer."})
@@ -110,7 +121,29 @@ class DataTrainingArguments:
         default=None,
         metadata={"help": "Column naming the recording of each clip; a recording never spans the split."},
     )
+    train_split_name: str = field(default="train", metadata={"help": "Dataset split to train on."})
+    eval_split_name: str = field(
+        default="validation",
+        metadata={"help": "Dataset split to validate on; when the dataset lacks it, the training split is divided."},
+    )
     validation_fraction: float = field(default=0.1, metadata={"help": "Share of each raga held out for validation."})
+    streaming: bool = field(
+        default=False,
+        metadata={
+            "help": "Read the dataset as it trains (parquet, audiofolder or Hub), in memory that does not grow with "
+            "its size; needs `max_steps`, and `raga_names` unless the label column is a ClassLabel."
+        },
+    )
+    shuffle_buffer_size: int = field(
+        default=256,
+        metadata={
+            "help": "Streaming: rows (encoded clips) held to shuffle the stream; more mixes better, costs memory."
+        },
+    )
+    raga_names: list[str] | None = field(
+        default=None,
+        metadata={"help": "The ragas in label-id order, when the label column holds strings (needed to stream)."},
+    )
     max_length_seconds: float = field(default=20.0, metadata={"help": "Length of random training crops (s)."})
     max_eval_length_seconds: float | None = field(default=None, metadata={"help": "Cut evaluation clips (s)."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Use at most this many training clips."})
@@ -138,13 +171,17 @@ class DataTrainingArguments:
                 raise ValueError(f"`{name}` is a probability and must lie in [0, 1], got {getattr(self, name)!r}.")
         if self.max_length_seconds is not None and self.max_length_seconds <= 0:
             raise ValueError(f"`max_length_seconds` must be positive, got {self.max_length_seconds!r}.")
+        if self.shuffle_buffer_size < 1:
+            raise ValueError(f"`shuffle_buffer_size` must be at least 1, got {self.shuffle_buffer_size!r}.")
 
 
 @dataclass
 class LoraArguments:
     """LoRA adapters through `peft.get_peft_model`."""
 
-    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters and the classifier only."})
+    use_lora: bool = field(
+        default=False, metadata={"help": "Train LoRA adapters, the layer norms and the classifier only."}
+    )
     lora_r: int = field(default=8, metadata={"help": "Rank of the adapters."})
     lora_alpha: int = field(default=16, metadata={"help": "Scale of the adapters (alpha / r)."})
     lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter input."})
@@ -229,6 +266,25 @@ class SamAudioTrainer(Trainer):
                 self._term_counts[name] = 0
         super().log(logs, start_time)
 
+    def get_train_dataloader(self) -> DataLoader:
+        """As `Trainer`'s, except for a streamed training set in several processes: `main()` gave each process its
+        own part of the stream (`split_dataset_by_node`), so accelerate must neither read the whole stream on the
+        main process and send out its batches (its default for iterable datasets) nor split it again."""
+        if not (isinstance(self.train_dataset, datasets.IterableDataset) and self.args.world_size > 1):
+            return super().get_train_dataloader()
+        loader = DataLoader(
+            self.train_dataset,
+            batch_size=self._train_batch_size,
+            collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory,
+            persistent_workers=self.args.dataloader_persistent_workers,
+            prefetch_factor=self.args.dataloader_prefetch_factor,
+        )
+        return prepare_data_loader(
+            loader, self.args.device, num_processes=1, process_index=0, put_on_device=True, dispatch_batches=False
+        )
+
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         """As `Trainer._save`, but the training arguments go to `training_args.json` (tokens redacted) instead of a
         pickled `training_args.bin`: nothing this project writes needs `pickle` to read."""
@@ -253,7 +309,7 @@ class SamAudioTrainer(Trainer):
         """Upload the output folder as `main()` left it: the (merged) model with its code, the feature extractor,
         the model card and the metrics. Checkpoints, W&B files, caches and `training_args.bin` stay local."""
         token = token if token is not None else self.args.hub_token
-        if self.hub_model_id is None:
+        if getattr(self, "hub_model_id", None) is None:
             self.init_hf_repo(token=token, private=private)
         if not self.is_world_process_zero():
             return None
@@ -345,22 +401,7 @@ def setup_wandb(training_args: SamAudioTrainingArguments) -> None:
 def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, lora_args, training_args = parse_arguments(sys.argv[1:] if argv is None else argv)
 
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%m/%d/%Y %H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    if training_args.should_log:
-        # `log_level` defaults to "passive"; as in transformers' example scripts, that means info on the main process.
-        transformers.utils.logging.set_verbosity_info()
-    log_level = training_args.get_process_log_level()
-    logger.setLevel(log_level)
-    datasets.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.enable_default_handler()
-    transformers.utils.logging.enable_explicit_format()
-    for module in ("data_sam_audio", "lora_sam_audio", "synthetic_ragas", "feature_extraction_sam_audio"):
-        transformers.utils.logging.get_logger(module).setLevel(log_level)
+    setup_logging(training_args)
     logger.info(f"Training parameters {training_args}")
     logger.info(
         f"World size {training_args.world_size} (process {training_args.process_index} on {training_args.device})"
@@ -368,6 +409,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     set_seed(training_args.seed)
     if not torch.cuda.is_available():
         training_args.dataloader_pin_memory = False
+    if data_args.streaming:
+        if training_args.max_steps <= 0:
+            raise ValueError(
+                "A streamed dataset has no length to count epochs by: give the run's length with --max_steps N."
+            )
+        # Nor has it epochs to evaluate, save or log at: those happen once, at the last step.
+        for kind, strategy in (("eval", IntervalStrategy), ("save", SaveStrategy), ("logging", IntervalStrategy)):
+            if getattr(training_args, f"{kind}_strategy") == "epoch":
+                setattr(training_args, f"{kind}_strategy", strategy.STEPS)
+                setattr(training_args, f"{kind}_steps", training_args.max_steps)
 
     # Data: load, split (before any augmentation), label maps.
     from synthetic_ragas import SyntheticRagaConfig
@@ -381,67 +432,111 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     with training_args.main_process_first(desc="loading the dataset"):
         raw = load_raga_dataset(
-            data_args.dataset_name, data_args.dataset_config_name, synthetic_config=synthetic_config
+            data_args.dataset_name,
+            data_args.dataset_config_name,
+            synthetic_config=synthetic_config,
+            streaming=data_args.streaming,
         )
-    train_split = raw["train"]
+    if data_args.train_split_name not in raw:
+        raise ValueError(
+            f"The dataset has no {data_args.train_split_name!r} split (its splits: {', '.join(raw)}); set "
+            "`train_split_name` to one of them."
+        )
+    train_split = raw[data_args.train_split_name]
+    eval_split_name = data_args.eval_split_name
+    if eval_split_name not in raw or eval_split_name == data_args.train_split_name:
+        eval_split_name = None
+    # A `test` split that neither trains nor validates is scored once at the end: it never picks the checkpoint.
+    test_split_name = "test" if "test" in raw and "test" not in (data_args.train_split_name, eval_split_name) else None
     columns = {
         "audio_column_name": data_args.audio_column_name,
         "label_column_name": data_args.label_column_name,
         "group_column_name": data_args.group_column_name,
     }
     check_columns(train_split, columns)
-    if "validation" in raw:
-        train_dataset, eval_dataset = train_split, raw["validation"]
-        check_columns(eval_dataset, columns)
-        split_description = "the dataset's own validation split."
-    else:
-        groups = train_split[data_args.group_column_name] if data_args.group_column_name else None
-        train_indices, eval_indices = stratified_group_split(
-            train_split[data_args.label_column_name], groups, data_args.validation_fraction, training_args.seed
-        )
-        train_dataset, eval_dataset = train_split.select(train_indices), train_split.select(eval_indices)
-        by = f"by `{data_args.group_column_name}` (no group on both sides)" if groups else "clip by clip"
-        split_description = (
-            f"{100 * (1 - data_args.validation_fraction):.0f}/{100 * data_args.validation_fraction:.0f} stratified by "
-            f"raga, {by}, seed {training_args.seed}: {len(train_indices)} training and {len(eval_indices)} "
-            "validation clips."
-        )
-    if data_args.max_train_samples is not None:
-        train_dataset = train_dataset.shuffle(seed=training_args.seed).select(
-            range(min(data_args.max_train_samples, len(train_dataset)))
-        )
-    if data_args.max_eval_samples is not None:
-        eval_dataset = eval_dataset.select(range(min(data_args.max_eval_samples, len(eval_dataset))))
-    if len(train_dataset) == 0 or len(eval_dataset) == 0:
-        raise ValueError(
-            f"The split left {len(train_dataset)} training and {len(eval_dataset)} validation clips; both need at "
-            "least one (use more data or another `validation_fraction`)."
-        )
-    # A `test` split, when the dataset has one, is scored once at the end: it never picks the checkpoint.
-    test_dataset = raw.get("test")
-    if test_dataset is not None:
-        check_columns(test_dataset, columns)
-    labels = label_names_of(train_split, data_args.label_column_name)
-    if len(labels) < 2:
-        raise ValueError(f"The dataset has {len(labels)} raga(s) ({labels}); classification needs at least two.")
-    trained_labels = set(label_names_of(train_dataset, data_args.label_column_name))
-    for name, dataset in (("Validation", eval_dataset), ("Test", test_dataset)):
-        unseen = set(label_names_of(dataset, data_args.label_column_name)) - trained_labels if dataset else set()
-        if unseen:
-            raise ValueError(
-                f"{name} has ragas with no training clip: {sorted(unseen)}. Add clips of them or drop them."
-            )
-    label2id = {label: index for index, label in enumerate(labels)}
-    logger.info(f"Split: {split_description} Ragas: {labels}")
-
     feature_extractor = (
         SamAudioFeatureExtractor.from_pretrained(model_args.model_name_or_path)
         if model_args.model_name_or_path
         else SamAudioFeatureExtractor()
     )
     audio_feature = datasets.Audio(sampling_rate=feature_extractor.sampling_rate, decode=False)
-    train_dataset = train_dataset.cast_column(data_args.audio_column_name, audio_feature)
-    eval_dataset = eval_dataset.cast_column(data_args.audio_column_name, audio_feature)
+    if data_args.streaming:
+        # Nothing here reads the stream: the ragas come from the features, the split from a hash of each row.
+        labels = declared_label_names(train_split, data_args.label_column_name, data_args.raga_names, required=True)
+        train_split = train_split.cast_column(data_args.audio_column_name, audio_feature)
+        test_dataset = None if test_split_name is None else raw[test_split_name]
+        for split_name in (eval_split_name, test_split_name):
+            if split_name is not None:
+                check_columns(raw[split_name], columns)
+        if eval_split_name is not None:
+            train_dataset, eval_dataset = train_split, raw[eval_split_name]
+            split_description = f"the dataset's own `{eval_split_name}` split."
+        else:
+            train_dataset, eval_dataset = hash_split(
+                train_split,
+                data_args.validation_fraction,
+                training_args.seed,
+                group_column=data_args.group_column_name,
+                audio_column=data_args.audio_column_name,
+            )
+            by = f"recording (`{data_args.group_column_name}`)" if data_args.group_column_name else "clip"
+            split_description = (
+                f"{100 * (1 - data_args.validation_fraction):.0f}/{100 * data_args.validation_fraction:.0f} by a hash "
+                f"of each {by} and seed {training_args.seed} (streamed: not stratified, counts not known in advance)."
+            )
+        if data_args.max_train_samples is not None:
+            train_dataset = train_dataset.take(data_args.max_train_samples)
+        if data_args.max_eval_samples is not None:
+            eval_dataset = eval_dataset.take(data_args.max_eval_samples)
+    else:
+        if eval_split_name is not None:
+            train_dataset, eval_dataset = train_split, raw[eval_split_name]
+            check_columns(eval_dataset, columns)
+            split_description = f"the dataset's own `{eval_split_name}` split."
+        else:
+            groups = train_split[data_args.group_column_name] if data_args.group_column_name else None
+            train_indices, eval_indices = stratified_group_split(
+                train_split[data_args.label_column_name], groups, data_args.validation_fraction, training_args.seed
+            )
+            train_dataset, eval_dataset = train_split.select(train_indices), train_split.select(eval_indices)
+            by = f"by `{data_args.group_column_name}` (no group on both sides)" if groups else "clip by clip"
+            split_description = (
+                f"{100 * (1 - data_args.validation_fraction):.0f}/{100 * data_args.validation_fraction:.0f} "
+                f"stratified by raga, {by}, seed {training_args.seed}: {len(train_indices)} training and "
+                f"{len(eval_indices)} validation clips."
+            )
+        if data_args.max_train_samples is not None:
+            train_dataset = train_dataset.shuffle(seed=training_args.seed).select(
+                range(min(data_args.max_train_samples, len(train_dataset)))
+            )
+        if data_args.max_eval_samples is not None:
+            eval_dataset = eval_dataset.select(range(min(data_args.max_eval_samples, len(eval_dataset))))
+        if len(train_dataset) == 0 or len(eval_dataset) == 0:
+            raise ValueError(
+                f"The split left {len(train_dataset)} training and {len(eval_dataset)} validation clips; both need "
+                "at least one (use more data or another `validation_fraction`)."
+            )
+        test_dataset = None if test_split_name is None else raw[test_split_name]
+        if test_dataset is not None:
+            check_columns(test_dataset, columns)
+        labels = declared_label_names(train_split, data_args.label_column_name, data_args.raga_names)
+        labels = labels or label_names_of(train_split, data_args.label_column_name)
+        known = set(labels)
+        trained_labels = set(label_names_of(train_dataset, data_args.label_column_name))
+        for name, dataset in (("Training", train_dataset), ("Validation", eval_dataset), ("Test", test_dataset)):
+            present = set(label_names_of(dataset, data_args.label_column_name)) if dataset else set()
+            if name != "Training" and present - trained_labels:
+                raise ValueError(
+                    f"{name} has ragas with no training clip: {sorted(present - trained_labels)}. Add clips of them "
+                    "or drop them."
+                )
+            if present - known:
+                raise ValueError(f"{name} has ragas missing from `raga_names`: {sorted(present - known)}.")
+    if len(labels) < 2:
+        raise ValueError(f"The dataset has {len(labels)} raga(s) ({labels}); classification needs at least two.")
+    label2id = {label: index for index, label in enumerate(labels)}
+    logger.info(f"Split: {split_description} Ragas: {labels}")
+
     augmentation = AugmentationConfig(
         gain_db=data_args.gain_db,
         pitch_shift_probability=data_args.pitch_shift_probability,
@@ -455,18 +550,41 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "label2id": label2id,
         "sampling_rate": feature_extractor.sampling_rate,
     }
-    train_dataset.set_transform(
-        RagaAudioTransform(**common, max_length_seconds=data_args.max_length_seconds, augmentation=augmentation)
+    train_transform = RagaAudioTransform(
+        **common, max_length_seconds=data_args.max_length_seconds, augmentation=augmentation
     )
     eval_transform = RagaAudioTransform(**common, max_length_seconds=data_args.max_eval_length_seconds)
-    eval_dataset.set_transform(eval_transform)
-    if test_dataset is not None:
-        test_dataset = test_dataset.cast_column(data_args.audio_column_name, audio_feature)
-        test_dataset.set_transform(eval_transform)
+    if data_args.streaming:
+        # Each process decodes its own part of the training stream; evaluation streams are read on the main process
+        # and their batches sent out by accelerate, so every process scores the same clips.
+        train_dataset = streaming_training_set(
+            train_dataset,
+            train_transform,
+            seed=training_args.seed,
+            shuffle_buffer_size=data_args.shuffle_buffer_size,
+            rank=training_args.process_index,
+            world_size=training_args.world_size,
+        )
+        eval_dataset = streaming_evaluation_set(
+            eval_dataset.cast_column(data_args.audio_column_name, audio_feature), eval_transform
+        )
+        if test_dataset is not None:
+            test_dataset = streaming_evaluation_set(
+                test_dataset.cast_column(data_args.audio_column_name, audio_feature), eval_transform
+            )
+    else:
+        train_dataset = train_dataset.cast_column(data_args.audio_column_name, audio_feature)
+        eval_dataset = eval_dataset.cast_column(data_args.audio_column_name, audio_feature)
+        train_dataset.set_transform(train_transform)
+        eval_dataset.set_transform(eval_transform)
+        if test_dataset is not None:
+            test_dataset = test_dataset.cast_column(data_args.audio_column_name, audio_feature)
+            test_dataset.set_transform(eval_transform)
 
     # Model, optionally wrapped with LoRA.
     label_maps = {"num_labels": len(labels), "label2id": label2id, "id2label": dict(enumerate(labels))}
     if model_args.model_name_or_path:
+        check_checkpoint_shapes(model_args)
         model = SamAudioForAudioClassification.from_pretrained(
             model_args.model_name_or_path,
             **label_maps,
@@ -491,15 +609,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     compute_metrics = build_compute_metrics(labels)
 
-    # Push through the Trainer only when the Hub answers; otherwise everything stays local with one clear line.
-    if training_args.push_to_hub:
-        reason = hub_unreachable_reason()
-        if reason is not None:
-            logger.error(
-                f"Not pushing to the Hub: {reason}. The model is saved in {training_args.output_dir}; publish it "
-                f"later with `hf upload {training_args.hub_model_id or '<user>/<repo>'} {training_args.output_dir}`."
-            )
-            training_args.push_to_hub = False
+    push_only_if_the_hub_answers(training_args)
+    # One upload, of the finished folder, at the end: with the flag on, `Trainer.save_model` would push as well.
+    push_at_the_end, training_args.push_to_hub = training_args.push_to_hub, False
     setup_wandb(training_args)
 
     trainer = SamAudioTrainer(
@@ -512,12 +624,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         compute_metrics=compute_metrics,
     )
 
-    checkpoint = training_args.resume_from_checkpoint
-    if checkpoint is None:
-        checkpoint = last_complete_checkpoint(training_args.output_dir)
-        if checkpoint is not None:
-            logger.warning(f"Resuming from {checkpoint}, the last complete checkpoint in {training_args.output_dir}.")
-    train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(training_args))
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
@@ -584,12 +691,99 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             f"that picked the checkpoint). {test_line}Model saved in {output_dir.resolve()}"
         )
 
-    if training_args.push_to_hub:
+    if push_at_the_end:
         try:
             trainer.push_to_hub()
         except Exception as error:  # the local output is complete; a failed upload is reported, not raised
             logger.error(f"Push to the Hub failed ({type(error).__name__}: {str(error).splitlines()[0]}).")
     return metrics
+
+
+# Config keys that set the shape of pretrained weights: a checkpoint cannot take other values for them.
+SHAPE_KEYS = (
+    "frontend",
+    "hidden_size",
+    "intermediate_size",
+    "num_attention_heads",
+    "num_segment_tokens",
+    "num_segment_layers",
+    "conv_dim",
+    "conv_kernel",
+    "conv_stride",
+    "n_fft",
+    "bins_per_semitone",
+    "num_octaves",
+    "num_mel_bins",
+    "contrastive_proj_size",
+)
+
+
+def setup_logging(training_args: TrainingArguments, script_logger: logging.Logger = logger) -> None:
+    """Log to stdout: info on the main process, the process log level of `training_args` elsewhere."""
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    if training_args.should_log:
+        # `log_level` defaults to "passive"; as in transformers' example scripts, that means info on the main process.
+        transformers.utils.logging.set_verbosity_info()
+    log_level = training_args.get_process_log_level()
+    script_logger.setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.enable_default_handler()
+    transformers.utils.logging.enable_explicit_format()
+    for module in ("data_sam_audio", "lora_sam_audio", "synthetic_ragas", "feature_extraction_sam_audio"):
+        transformers.utils.logging.get_logger(module).setLevel(log_level)
+
+
+def push_only_if_the_hub_answers(training_args: TrainingArguments) -> None:
+    """Turn `push_to_hub` off, with one line saying how to publish later, when the Hub does not answer."""
+    if not training_args.push_to_hub:
+        return
+    reason = hub_unreachable_reason()
+    if reason is not None:
+        logger.error(
+            f"Not pushing to the Hub: {reason}. The model is saved in {training_args.output_dir}; publish it "
+            f"later with `hf upload {training_args.hub_model_id or '<user>/<repo>'} {training_args.output_dir}`."
+        )
+        training_args.push_to_hub = False
+
+
+def checkpoint_to_resume(training_args: TrainingArguments, script_logger: logging.Logger = logger) -> str | None:
+    """`resume_from_checkpoint`, or else the last complete checkpoint in the output folder (a rerun resumes)."""
+    if training_args.resume_from_checkpoint is not None:
+        return training_args.resume_from_checkpoint
+    checkpoint = last_complete_checkpoint(training_args.output_dir)
+    if checkpoint is not None:
+        script_logger.warning(
+            f"Resuming from {checkpoint}, the last complete checkpoint in {training_args.output_dir}."
+        )
+    return checkpoint
+
+
+def check_checkpoint_shapes(model_args: ModelArguments) -> None:
+    """Refuse overrides that would replace pretrained weights with new ones (only the classifier head may change)."""
+    saved = SamAudioConfig.from_pretrained(
+        model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
+    ).to_dict()
+    overrides = model_args.config_overrides()
+    changed = [
+        f"{key} {overrides[key]!r} (the checkpoint has {saved[key]!r})"
+        for key in SHAPE_KEYS
+        if key in overrides and key in saved and _as_list(overrides[key]) != _as_list(saved[key])
+    ]
+    if changed:
+        raise ValueError(
+            f"{model_args.model_name_or_path} cannot take " + "; ".join(changed) + ": its weights would be "
+            "replaced by new ones. Remove these keys from the config or the command line, or set them to the "
+            "checkpoint's values."
+        )
+
+
+def _as_list(value):
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 def cli(argv: list[str] | None = None) -> int:

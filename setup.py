@@ -20,6 +20,7 @@ setup(
         "evaluation_sam_audio",
         "hub_sam_audio",
         "run_raga_classification",
+        "run_pretraining",
         "synthetic_ragas",
         "raga_synthesis",
         "raga_conditions",
@@ -44,5 +45,9 @@ setup(
         "PyYAML>=6",
         "matplotlib>=3.8",
     ],
-    extras_require={"dev": ["pytest>=8", "ruff>=0.15"]},
+    extras_require={
+        "dev": ["pytest>=8", "ruff>=0.15", "selenium>=4.51"],
+        # The web demo, app.py.
+        "demo": ["gradio>=6.31,<7", "gradio_client>=2.7.2,<3"],
+    },
 )

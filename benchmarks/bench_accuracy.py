@@ -36,9 +36,11 @@ short resumes from its last checkpoint. A failed run is reported and the others 
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import math
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -262,6 +264,14 @@ def pipeline_predictions(model_dir: Path, clips: list[np.ndarray], sampling_rate
     return [result[0]["label"] for result in classifier(inputs, top_k=1)]
 
 
+def _args_suffix(extra: list[str]) -> str:
+    """Run-folder suffix for arguments beyond the experiment's own (none for the listed experiments)."""
+    listed = {tuple(experiment[3]) for experiment in EXPERIMENTS}
+    if tuple(extra) in listed:
+        return ""
+    return "-args-" + hashlib.sha1(" ".join(extra).encode()).hexdigest()[:10]
+
+
 def run_and_score(
     corpus: datasets.Dataset,
     split_dir: Path,
@@ -295,6 +305,31 @@ def run_and_score(
     }
     results_path.write_text(json.dumps(results, indent=2))
     return results
+
+
+def tonic_found(model_dir: Path, clips: list[np.ndarray], tonics_hz: list[float], sampling_rate: int) -> list[bool]:
+    """Whether the model's tonic estimate (`tonic_probabilities`) lies within one bin of each clip's true tonic.
+
+    The weights are loaded into this checkout's classes, which return the estimate; empty for a model whose frontend
+    does not align to a tonic.
+    """
+    from feature_extraction_sam_audio import SamAudioFeatureExtractor
+    from modeling_sam_audio import SamAudioForAudioClassification
+
+    model = SamAudioForAudioClassification.from_pretrained(model_dir).eval()
+    config = model.config
+    if config.frontend != "log_frequency" or not config.tonic_alignment:
+        return []
+    extractor = SamAudioFeatureExtractor.from_pretrained(model_dir)
+    bins = config.bins_per_octave
+    hits = []
+    for clip, tonic_hz in zip(clips, tonics_hz):
+        inputs = extractor(clip, sampling_rate=sampling_rate, return_tensors="pt")
+        with torch.no_grad():
+            found = model(**inputs).tonic_probabilities[0].argmax().item()
+        expected = round(bins * math.log2(tonic_hz / config.min_frequency)) % bins
+        hits.append(min((found - expected) % bins, (expected - found) % bins) <= 1)
+    return hits
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -357,12 +392,14 @@ def evaluate(
             {"train": corpus.select(sides["train"]), "validation": corpus.select(sides["validation"])}
         ).save_to_disk(str(split_dir))
     slug = "".join(c if c.isalnum() else "-" for c in name)
-    run_dir = (
-        variant_dir
-        / "runs"
-        / f"{slug}-{variant}-{split}-seed{seed}-epochs-{'config' if epochs is None else f'{epochs:g}'}"
-    )
+    epochs_name = "config" if epochs is None else f"{epochs:g}"
+    run_dir = variant_dir / "runs" / f"{slug}-{variant}-{split}-seed{seed}-epochs-{epochs_name}{_args_suffix(extra)}"
     run = run_and_score(corpus, split_dir, run_dir, sides["test"], extra, seed, epochs, env)
+    if "tonic_found" not in run:
+        clips = [_audio(corpus, index) for index in sides["test"]]
+        tonics = [metadata["tonic_hz"][index] for index in sides["test"]]
+        run["tonic_found"] = tonic_found(run_dir, clips, tonics, corpus.features["audio"].sampling_rate or 16000)
+        (run_dir / "test_results.json").write_text(json.dumps(run, indent=2))
 
     truth = targets[sides["test"]]
     predicted = np.array([labels.index(raga) for raga in run["predictions"]])
@@ -378,11 +415,23 @@ def evaluate(
         "baseline_test_accuracy": accuracy(truth, baseline),
         "baseline_test_macro_f1": macro_f1(truth, baseline),
         "validation_accuracy (picked the checkpoint)": run["validation_accuracy"],
+        **tonic_metrics(np.array(run["tonic_found"], dtype=bool), truth == predicted),
         "clips": {side: len(rows) for side, rows in sides.items()},
         "train_minutes": run["train_minutes"],
         "run_dir": str(run_dir),
     }
     return metrics, run
+
+
+def tonic_metrics(found: np.ndarray, correct: np.ndarray) -> dict:
+    """Share of test clips whose tonic the model found, and the accuracy on those and on the others."""
+    if found.size == 0:
+        return {}
+    return {
+        "tonic_found": float(found.mean()),
+        "test_accuracy_right_tonic": float(correct[found].mean()) if found.any() else math.nan,
+        "test_accuracy_wrong_tonic": float(correct[~found].mean()) if (~found).any() else math.nan,
+    }
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -406,14 +455,25 @@ def summarise(rows: list[dict]) -> dict:
             [math.nan if value is None else value for value in validation]
         )[0],
         "clips": {side: [row["clips"][side] for row in rows] for side in ("train", "validation", "test")},
+        **{
+            f"{key}_per_seed": [row[key] for row in rows]
+            for key in ("tonic_found", "test_accuracy_right_tonic", "test_accuracy_wrong_tonic")
+            if all(key in row for row in rows)
+        },
     }
+
+
+def _per_seed(row: dict, key: str) -> str:
+    values = row.get(f"{key}_per_seed")
+    return "—" if values is None else " / ".join(_fmt(value) for value in values)
 
 
 def markdown_tables(summary: list[dict], breakdowns: list[dict]) -> str:
     lines = [
         "| experiment | variant | split | test accuracy (mean ± sd) | per seed | test macro-F1 | classical baseline "
-        "(mean ± sd) | difference (points) | clips train / validation / test |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "(mean ± sd) | difference (points) | clips train / validation / test | tonic found (per seed) | accuracy "
+        "with a right tonic | with a wrong tonic |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in summary:
         per_seed = " / ".join(_fmt(value) for value in row["test_accuracy_per_seed"])
@@ -422,7 +482,8 @@ def markdown_tables(summary: list[dict], breakdowns: list[dict]) -> str:
             f"| {row['experiment']} | {row['variant']} | {row['split']} | {_fmt(row['test_accuracy_mean'])} ± "
             f"{_fmt(row['test_accuracy_sd'])} | {per_seed} | {_fmt(row['test_macro_f1_mean'])} | "
             f"{_fmt(row['baseline_test_accuracy_mean'])} ± {_fmt(row['baseline_test_accuracy_sd'])} | "
-            f"{row['difference_points']:+.1f} | {clips} |"
+            f"{row['difference_points']:+.1f} | {clips} | {_per_seed(row, 'tonic_found')} | "
+            f"{_per_seed(row, 'test_accuracy_right_tonic')} | {_per_seed(row, 'test_accuracy_wrong_tonic')} |"
         )
     if breakdowns:
         lines += [
@@ -449,6 +510,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=None, help="default: num_train_epochs of config.yaml")
     parser.add_argument("--work-dir", type=Path, default=None, help="reused between invocations (default: a tmp dir)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--run-args",
+        default="",
+        help="more run_raga_classification.py arguments for every run, e.g. '--noise_probability 0.5' (runs with "
+        "other arguments get their own folders)",
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -457,8 +524,9 @@ def main() -> None:
     work_dir = (args.work_dir or Path(tempfile.mkdtemp(prefix="sam-audio-accuracy-"))).resolve()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "HF_HOME": str(work_dir / "hf")}
     seeds, epochs = (args.seeds[:1], 1.0) if args.quick else (args.seeds, args.epochs)
+    run_args = shlex.split(args.run_args)
     experiments = [
-        (name, variant, split, extra)
+        (name, variant, split, extra + run_args)
         for name, variant, split, extra in EXPERIMENTS
         if variant in args.variants
         and (not args.only or any(key in f"{name} ({variant}, {split})" for key in args.only))
@@ -466,7 +534,7 @@ def main() -> None:
     if not experiments:
         raise SystemExit("error: no experiment matches --only and --variants")
     configs = {variant: corpus_config(variant, args.quick) for variant in dict.fromkeys(e[1] for e in experiments)}
-    print(f"work dir {work_dir}; seeds {seeds}; epochs {epochs or 'of config.yaml'}", flush=True)
+    print(f"work dir {work_dir}; seeds {seeds}; epochs {epochs or 'of config.yaml'}; run args {run_args}", flush=True)
 
     summary, per_seed, breakdowns, failures = [], [], [], []
     for variant, config in configs.items():

@@ -59,6 +59,49 @@ def test_multichannel_audio_is_mixed_down(feature_extractor):
     np.testing.assert_allclose(batch_3d, mono, atol=1e-6)
 
 
+def test_stereo_is_the_mean_of_different_channels_without_normalisation():
+    """Channels with different content, unnormalised: keeping one channel, or summing them, gives other values."""
+    rng = np.random.default_rng(0)
+    left = rng.uniform(-0.5, 0.5, 1000).astype(np.float32)
+    right = np.sin(np.linspace(0, 60, 1000)).astype(np.float32) * 0.25
+    unnormalised = SamAudioFeatureExtractor(do_normalize=False)
+    expected = (left + right) / 2
+    stereo_first = np.stack([left, right])
+    for stereo in (stereo_first, stereo_first.T):
+        mixed = unnormalised([stereo], sampling_rate=16000, return_tensors="np")["input_values"][0]
+        np.testing.assert_allclose(mixed, expected, atol=1e-7)
+    batch_3d = unnormalised(np.stack([stereo_first, stereo_first[::-1]]), sampling_rate=16000, return_tensors="np")
+    np.testing.assert_allclose(batch_3d["input_values"], [expected, expected], atol=1e-7)
+    one_silent = unnormalised([np.stack([left, np.zeros_like(left)])], sampling_rate=16000)["input_values"][0]
+    np.testing.assert_allclose(one_silent, left / 2, atol=1e-7)
+
+
+def test_stereo_is_mixed_down_before_normalisation(feature_extractor):
+    rng = np.random.default_rng(1)
+    left, right = rng.standard_normal(1000), 3.0 + 0.1 * rng.standard_normal(1000)
+    mono = (left + right) / 2
+    expected = (mono - mono.mean()) / np.sqrt(mono.var() + 1e-7)
+    mixed = feature_extractor([np.stack([left, right])], sampling_rate=16000, return_tensors="np")["input_values"][0]
+    np.testing.assert_allclose(mixed, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "dtype, to_float",
+    [
+        (np.int16, lambda pcm: pcm / 32768.0),
+        (np.int32, lambda pcm: pcm / 2147483648.0),
+        (np.uint8, lambda pcm: (pcm.astype(np.float64) - 128.0) / 128.0),
+    ],
+)
+def test_integer_pcm_of_each_width_is_scaled_to_unit_range(dtype, to_float):
+    info = np.iinfo(dtype)
+    pcm = np.random.default_rng(2).integers(info.min, int(info.max) + 1, size=(2, 800), dtype=dtype)
+    unnormalised = SamAudioFeatureExtractor(do_normalize=False)
+    values = unnormalised([pcm], sampling_rate=16000, return_tensors="np")["input_values"][0]
+    np.testing.assert_allclose(values, to_float(pcm).mean(axis=0), atol=1e-6)
+    assert np.abs(values).max() <= 1.0
+
+
 def test_integer_pcm_is_scaled(feature_extractor):
     pcm = (np.sin(np.linspace(0, 100, 1600)) * 16000).astype(np.int16)
     unnormalised = SamAudioFeatureExtractor(do_normalize=False)

@@ -1,10 +1,13 @@
 """LoRA matrix in the style of peft's custom-model tests: each case x each model class."""
 
+import re
+
 import pytest
 import torch
 from peft import PeftModel
+from torch import nn
 
-from lora_sam_audio import apply_lora, lora_target_pattern
+from lora_sam_audio import apply_lora, layer_norm_names, lora_target_pattern
 from modeling_sam_audio import SamAudioForAudioClassification, SamAudioForPreTraining
 from test_modeling_sam_audio import SamAudioModelTester
 
@@ -85,15 +88,58 @@ def test_adapter_reload_and_merge_reproduce_outputs(model_class, tmp_path):
 def test_target_pattern_matches_intended_modules():
     config, _ = make_inputs(SamAudioForAudioClassification)
     model = SamAudioForAudioClassification(config)
-    import re
-
     pattern = lora_target_pattern(include_conv_layers=True)
     matched = {name for name, _ in model.named_modules() if re.fullmatch(pattern, name)}
     assert "sam_audio.segment_decoder.layers.0.cross_attn.q_proj" in matched
     assert "sam_audio.segment_decoder.layers.1.feed_forward.fc2" in matched
     assert "sam_audio.feature_encoder.conv_layers.0.conv" in matched
+    assert "sam_audio.feature_projection.projection" in matched
+    assert "contrastive_head.projection" not in matched
     assert "sam_audio.pos_conv_embed.conv" not in matched
     assert "classifier" not in matched
+
+
+@pytest.mark.parametrize("model_class", MODEL_CLASSES)
+def test_layer_norms_and_classifier_train_and_other_base_weights_stay_frozen(model_class):
+    torch.manual_seed(0)
+    config, inputs = make_inputs(model_class)
+    base = model_class(config)
+    layer_norms = layer_norm_names(base)
+    model = apply_lora(base)
+    assert model.peft_config["default"].task_type is None
+    for name, parameter in model.named_parameters():
+        assert parameter.requires_grad == ("lora_" in name or ".modules_to_save." in name), name
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    model.train()
+    for _ in range(3):
+        outputs = model(**inputs)
+        loss = sum(t for t in (outputs.loss, outputs.masked_segment_loss, outputs.contrastive_loss) if t is not None)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    changed = {key for key, value in model.state_dict().items() if not torch.equal(value, before[key])}
+    trained_heads = [*layer_norms, "classifier"] if model_class is SamAudioForAudioClassification else layer_norms
+    assert len(layer_norms) >= 8
+    for module in trained_heads:
+        for kind in ("weight", "bias"):
+            assert f"base_model.model.{module}.modules_to_save.default.{kind}" in changed, f"{module} did not train"
+    frozen = {key for key in before if "lora_" not in key and ".modules_to_save." not in key}
+    assert frozen and not frozen & changed, sorted(frozen & changed)
+
+
+def test_default_targets_adapt_every_linear_layer_of_the_projection_and_segment_layers():
+    config, _ = make_inputs(SamAudioForAudioClassification)
+    model = SamAudioForAudioClassification(config)
+    pattern = lora_target_pattern()
+    linear = [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear)
+        and name.startswith(("sam_audio.feature_projection.", "sam_audio.segment_decoder."))
+    ]
+    assert len(linear) == 1 + 2 * config.num_segment_layers * 4 + 2 * config.num_segment_layers
+    assert [name for name in linear if not re.fullmatch(pattern, name)] == []
 
 
 def test_invalid_lora_arguments_raise():

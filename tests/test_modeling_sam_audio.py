@@ -1,3 +1,6 @@
+import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -14,6 +17,7 @@ from modeling_sam_audio import (
     _mel_filterbank,
     _segment_contrastive_loss,
 )
+from raga_synthesis import generate_clip
 
 
 FRONTENDS = ("log_frequency", "log_mel", "waveform")
@@ -318,7 +322,8 @@ def test_unfolded_spectrograms_have_no_loudness_or_clip_offset(config_kwargs):
     frame_mask = torch.ones(2, 31, dtype=torch.bool)
     frame_mask[1, 20:] = False
     with torch.no_grad():
-        features = frontend(waveform, frame_mask)
+        features, tonic_probabilities = frontend(waveform, frame_mask)
+    assert tonic_probabilities is None  # nothing was aligned
     assert features.mean(dim=1).abs().max() < 1e-4  # no loudness per frame
     assert features[0].mean(dim=-1).abs().max() < 1e-4  # no mean spectrum per clip
     assert features[1, :, :20].mean(dim=-1).abs().max() < 1e-4  # over the unpadded frames only
@@ -489,3 +494,33 @@ def test_folding_ignores_an_octave_that_holds_only_faint_noise():
     folded = _fold_octaves(loud, config)
     expected = torch.log(pitch_classes) - torch.log(pitch_classes).mean(dim=1, keepdim=True)
     assert torch.allclose(folded, expected, atol=0.05)
+
+
+@pytest.mark.parametrize("tonic_hz", [146.8, 207.7])
+def test_tonic_probabilities_peak_at_the_drone_tonic(tonic_hz):
+    """The classifier reports the tonic its frontend aligned to: bin r is min_frequency * 2 ** (r / bins) Hz."""
+    config = SamAudioConfig(num_labels=2)
+    model = SamAudioForAudioClassification(config).eval()
+    audio = generate_clip("Kalyani", tonic_hz, "voice", seconds=6.0, rng=np.random.default_rng(0))
+    with torch.no_grad():
+        outputs = model(torch.from_numpy(audio)[None])
+    found = outputs.tonic_probabilities[0].argmax().item()
+    expected = round(config.bins_per_octave * math.log2(tonic_hz / config.min_frequency)) % config.bins_per_octave
+    distance = min((found - expected) % config.bins_per_octave, (expected - found) % config.bins_per_octave)
+    assert distance <= 1
+    assert outputs.tonic_probabilities.shape == (1, config.bins_per_octave)
+    unaligned = SamAudioForAudioClassification(SamAudioConfig(num_labels=2, frontend="log_mel")).eval()
+    with torch.no_grad():
+        assert unaligned(torch.from_numpy(audio)[None]).tonic_probabilities is None
+
+
+@pytest.mark.parametrize("learn", [True, False])
+def test_tonic_templates_learn_only_when_asked(learn):
+    config = SamAudioModelTester().get_config()
+    config.learn_tonic_templates = learn
+    model = SamAudioForAudioClassification(config).train()
+    alignment = model.sam_audio.feature_encoder.frontend.tonic_alignment
+    torch.manual_seed(0)
+    model(torch.randn(2, 24000), labels=torch.tensor([0, 1])).loss.backward()
+    for template in (alignment.drone_template, alignment.melody_template):
+        assert (template.grad is not None and template.grad.abs().sum() > 0) == learn

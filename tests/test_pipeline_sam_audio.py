@@ -113,31 +113,40 @@ def test_pipeline_save_pretrained_keeps_the_pipeline(classifier, tmp_path):
 
 
 def test_fresh_process_loads_the_pipeline_from_the_folder_with_bounded_memory(saved_folders, tmp_path):
-    """The plain `pipeline(...)` call picks the folder's pipeline code, and a 10-minute file streams through it."""
+    """The plain `pipeline(...)` call picks the folder's pipeline code, and a 10-minute file streams through it: its
+    peak memory exceeds that of a 2-minute file by less than half of what its samples take as float32."""
     with_pipeline, plain = saved_folders
-    concert = tmp_path / "concert.flac"
-    audio = generate_clip("Kalyani", 146.8, "violin", seconds=600.0, rng=np.random.default_rng(0))
-    sf.write(concert, audio, RATE)
-    del audio
-    # Peak RSS from VmHWM: a child's `ru_maxrss` starts at its parent's RSS at the fork, and pytest's is large.
+    clip = generate_clip("Kalyani", 146.8, "violin", seconds=20.0, rng=np.random.default_rng(0))
+    short, concert = tmp_path / "short.flac", tmp_path / "concert.flac"
+    sf.write(short, np.tile(clip, 6), RATE)
+    sf.write(concert, np.tile(clip, 30), RATE)
+    # Peak RSS from VmHWM: a child's `ru_maxrss` starts at its parent's RSS at the fork, and pytest's is large. The
+    # 2-minute file comes first: its two decoded pieces and full window batches are what a longer file needs too.
     script = f"""
         import json, resource, sys
         from transformers import pipeline
+
+        def peak_mib():
+            try:
+                status = open("/proc/self/status").read().splitlines()
+                return int(next(line for line in status if line.startswith("VmHWM:")).split()[1]) / 1024
+            except OSError:
+                return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
         classifier = pipeline("audio-classification", model={str(with_pipeline)!r}, trust_remote_code=True)
-        result = classifier({str(concert)!r}, return_timeline=True, top_k=3, batch_size=8)
-        try:
-            status = open("/proc/self/status").read().splitlines()
-            peak_mib = int(next(line for line in status if line.startswith("VmHWM:")).split()[1]) / 1024
-        except OSError:
-            peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        short = classifier({str(short)!r}, return_timeline=True, batch_size=3)
+        short_peak_mib = peak_mib()
+        result = classifier({str(concert)!r}, return_timeline=True, top_k=3, batch_size=3)
+        long_peak_mib = peak_mib()
         stock = pipeline("audio-classification", model={str(plain)!r}, trust_remote_code=True)
         print(json.dumps({{
             "module": type(classifier).__module__,
             "name": type(classifier).__name__,
             "stock": type(stock).__name__,
             "package_imported": "pipeline_sam_audio" in sys.modules,
+            "short_windows": len(short["timeline"]),
             "result": result,
-            "peak_mib": peak_mib,
+            "growth_mib": long_peak_mib - short_peak_mib,
         }}))
     """
     environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_MODULES_CACHE", "HF_HOME")}
@@ -156,12 +165,14 @@ def test_fresh_process_loads_the_pipeline_from_the_folder_with_bounded_memory(sa
     assert report["name"] == "SamAudioClassificationPipeline"
     assert not report["package_imported"]
     assert report["stock"] == "AudioClassificationPipeline"
+    assert report["short_windows"] == 6
     result = report["result"]
     assert len(result["timeline"]) == 600 // 20
     assert [entry["start"] for entry in result["timeline"]] == [20.0 * index for index in range(30)]
     assert result["duration"] == pytest.approx(600.0)
     assert len(result["labels"]) == 3
-    assert report["peak_mib"] < 1536, f"peak RSS {report['peak_mib']:.0f} MiB"
+    samples_mib = 600 * RATE * 4 / 2**20  # 36.6 MiB: the 10 minutes as float32, decoded whole
+    assert report["growth_mib"] < samples_mib / 2, f"peak RSS grew by {report['growth_mib']:.1f} MiB"
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +210,77 @@ def test_dict_array_tensor_and_list_inputs(classifier, clip_44k):
     float32 = scores_of(classifier(clip_16k.astype(np.float32), top_k=8))
     assert scores_of(integer_pcm) == pytest.approx(float32, abs=1e-3)
     assert scores_of(classifier(clip_16k.astype(np.float64), top_k=8)) == pytest.approx(float32, abs=1e-5)
+
+
+@pytest.fixture
+def unnormalised(model):
+    """A pipeline whose feature extractor leaves the samples as they are (so their scale shows in the model's input),
+    and the list of the windows the pipeline hands that feature extractor."""
+    windows = []
+
+    class WindowRecorder(SamAudioFeatureExtractor):
+        def __call__(self, raw_audio, *args, **kwargs):
+            windows.extend(np.array(window, copy=True) for window in raw_audio)
+            return super().__call__(raw_audio, *args, **kwargs)
+
+    extractor = WindowRecorder(do_normalize=False)
+    return SamAudioClassificationPipeline(model=model, feature_extractor=extractor, progress_bar=False), windows
+
+
+@pytest.fixture(scope="module")
+def two_channels():
+    """6 s of two different recordings at 16 kHz: the left a voice in Todi, the right a flute in Kalyani."""
+    left = generate_clip("Todi", 138.0, "voice", seconds=6.0, rng=np.random.default_rng(4))
+    right = 0.5 * generate_clip("Kalyani", 196.0, "flute", seconds=6.0, rng=np.random.default_rng(5))
+    return left.astype(np.float32), right.astype(np.float32)
+
+
+def model_scores(model, mono: np.ndarray) -> dict[str, float]:
+    inputs = SamAudioFeatureExtractor(do_normalize=False)(mono, sampling_rate=RATE, return_tensors="pt")
+    with torch.no_grad():
+        probabilities = model(**inputs).logits.softmax(-1)[0]
+    return {model.config.id2label[index]: value for index, value in enumerate(probabilities.tolist())}
+
+
+def test_stereo_arrays_are_averaged_and_int16_scaled_without_normalisation(unnormalised, two_channels, model):
+    classifier, windows = unnormalised
+    left, right = two_channels
+    mono = (left + right) / 2
+    channels_first = np.stack([left, right])
+    for stereo in (channels_first, channels_first.T, torch.from_numpy(channels_first)):
+        windows.clear()
+        result = classifier({"raw": stereo, "sampling_rate": RATE}, top_k=8)
+        np.testing.assert_allclose(windows[0], mono, atol=1e-7)
+        assert scores_of(result) == pytest.approx(model_scores(model, mono), abs=1e-5)
+
+    windows.clear()
+    classifier({"raw": np.stack([left, np.zeros_like(left)]), "sampling_rate": RATE})
+    np.testing.assert_allclose(windows[0], left / 2, atol=1e-7)
+
+    pcm = np.round(np.stack([left, right]) * 32767).astype(np.int16)
+    windows.clear()
+    from_pcm = classifier({"raw": pcm, "sampling_rate": RATE}, top_k=8)
+    expected = pcm.astype(np.float64).mean(axis=0) / 32768
+    np.testing.assert_allclose(windows[0], expected, atol=1e-7)
+    assert scores_of(from_pcm) == pytest.approx(model_scores(model, expected.astype(np.float32)), abs=1e-5)
+    # The same samples as floats: the scores of the int16 input, whose scale the model sees here.
+    from_float = classifier({"raw": pcm.astype(np.float32) / 32768, "sampling_rate": RATE}, top_k=8)
+    assert scores_of(from_pcm) == pytest.approx(scores_of(from_float), abs=1e-5)
+
+
+@pytest.mark.parametrize("subtype", ["FLOAT", "PCM_16"])
+def test_stereo_files_are_averaged_like_arrays(unnormalised, two_channels, tmp_path, subtype):
+    """A file's channels are mixed down as an array's are (their mean), whatever its sample format."""
+    classifier, windows = unnormalised
+    left, right = two_channels
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([left, right], axis=1), RATE, subtype=subtype)
+    stored, _ = sf.read(path, dtype="float32")
+    for source in (str(path), path.read_bytes(), AudioDecoder(str(path))):
+        windows.clear()
+        classifier(source)
+        np.testing.assert_allclose(windows[0], stored.mean(axis=1), atol=1e-6)
+    assert read_audio_segment(path, 0.0, 1.0) == pytest.approx(stored[:RATE].mean(axis=1), abs=1e-6)
 
 
 def test_one_window_matches_a_single_forward_pass(classifier, model, clip_44k):
@@ -304,7 +386,7 @@ def test_pieces_join_into_the_whole_file(audio_files, monkeypatch, frame_level):
     if not frame_level:  # a torchcodec without the frame-level function: the public, slower method
         monkeypatch.setattr(pipeline_sam_audio, "_frame_range_reader", lambda: None)
     for kind in ("flac", "mp3"):
-        whole = AudioDecoder(str(audio_files[kind]), num_channels=1).get_all_samples().data[0].numpy()
+        whole = AudioDecoder(str(audio_files[kind])).get_all_samples().data.numpy().mean(axis=0)  # the channels' mean
         stream = pipeline_sam_audio._open_decoder(str(audio_files[kind]), kind)
         pieces = list(stream.chunks())
         assert len(pieces) == 5 and stream.sampling_rate == 44100

@@ -157,3 +157,64 @@ def test_output_paths():
         Path("out/t-x-2.png"),
         Path("out/t-y.png"),
     ]
+
+
+def test_a_folder_goes_to_json_lines_with_an_error_line_per_bad_file_and_resumes(
+    model_dir, audio_dir, tmp_path, capfd
+):
+    folder = tmp_path / "recordings"
+    (folder / "nested" / "deeper").mkdir(parents=True)
+    (folder / ".hidden").mkdir()
+    for name, target in (("kalyani.wav", "kalyani.wav"), ("todi.flac", "nested/deeper/todi.flac")):
+        (folder / target).write_bytes((audio_dir / name).read_bytes())
+    (folder / "nested" / "broken.mp3").write_bytes((audio_dir / "broken.mp3").read_bytes())
+    (folder / "nested" / "KALYANI-COPY.WAV").write_bytes((audio_dir / "kalyani.wav").read_bytes())
+    (folder / "notes.txt").write_text("not audio")
+    (folder / ".hidden" / "skipped.wav").write_bytes((audio_dir / "kalyani.wav").read_bytes())
+    output = tmp_path / "results.jsonl"
+    argv = [str(folder), "--model", str(model_dir), "--output", str(output), "--window-seconds", "10"]
+
+    assert main([*argv, "--workers", "2", "--top-k", "2"]) == 1
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    by_file = {Path(line["file"]).relative_to(folder).as_posix(): line for line in lines}
+    assert sorted(by_file) == [
+        "kalyani.wav",
+        "nested/KALYANI-COPY.WAV",
+        "nested/broken.mp3",
+        "nested/deeper/todi.flac",
+    ]
+    assert set(by_file["nested/broken.mp3"]) == {"file", "error"}
+    item_schema = RESULT_JSON_SCHEMA["properties"]["results"]["items"]
+    for name in ("kalyani.wav", "nested/KALYANI-COPY.WAV", "nested/deeper/todi.flac"):
+        assert schema_errors(by_file[name], item_schema) == [], name
+        assert len(by_file[name]["labels"]) == 2
+    assert len(by_file["kalyani.wav"]["timeline"]) == 3 and by_file["kalyani.wav"]["duration"] == pytest.approx(25.0)
+    # Decoded by a worker, classified as an array: the scores of the file read by the pipeline itself.
+    direct = predict_sam_audio.load_classifier(str(model_dir))(str(folder / "kalyani.wav"), top_k=2, window_seconds=10)
+    assert [item["label"] for item in direct] == [item["label"] for item in by_file["kalyani.wav"]["labels"]]
+    assert direct[0]["score"] == pytest.approx(by_file["kalyani.wav"]["labels"][0]["score"], abs=1e-4)
+    err = capfd.readouterr().err
+    assert [line for line in err.splitlines() if "error:" in line] == [
+        f"sam-audio-predict: error: {by_file['nested/broken.mp3']['file']}: {by_file['nested/broken.mp3']['error']}"
+    ]
+    assert re.search(r"4 files in [\d.]+ s \([\d.]+ files/s\), 1 failed, 0 already in", err)
+
+    # A rerun adds nothing; after a crash that cut the last line short, only that file is done again.
+    before = output.read_bytes()
+    assert main([*argv, "--workers", "0"]) == 0
+    assert output.read_bytes() == before
+    assert "0 files in" in capfd.readouterr().err
+    last = before.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    output.write_bytes(before[: len(before) - len(last) // 2 - 1])
+    main([*argv, "--workers", "0"])
+    assert output.read_bytes().count(b"\n") == 4
+    assert [json.loads(line)["file"] for line in output.read_text().splitlines()] == [line["file"] for line in lines]
+    assert "1 files in" in capfd.readouterr().err
+
+
+def test_a_folder_without_audio_is_an_argument_error(model_dir, tmp_path, capfd):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as raised:
+        main([str(tmp_path / "empty"), "--model", str(model_dir), "--output", str(tmp_path / "r.jsonl")])
+    assert raised.value.code == 2
+    assert "no audio files" in capfd.readouterr().err

@@ -1,0 +1,433 @@
+#!/usr/bin/env python
+"""Pretrain a SAM-Audio encoder on unlabelled audio: masked segment prediction and contrastive segments.
+
+    python run_pretraining.py --config pretrain.yaml --dataset_name recordings/ --output_dir outputs/pretrained
+    accelerate launch run_pretraining.py --config pretrain.yaml --dataset_name recordings/
+    python run_raga_classification.py --config config.yaml --model_name_or_path outputs/pretrained [--use_lora true]
+
+`--dataset_name` is a folder of audio files, searched recursively, in any format FFmpeg reads and of any length: long
+recordings are cut into windows of `max_length_seconds`, each decoded only when it is read. It may also be any
+dataset `run_raga_classification.py` takes; its labels are not used. The output folder is a `SamAudioForPreTraining`
+checkpoint (safetensors, the feature extractor and the model code), which the classification script fine-tunes.
+"""
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from transformers import HfArgumentParser, set_seed
+
+from configuration_sam_audio import SamAudioConfig
+from data_sam_audio import DatasetUnavailableError, check_columns, load_raga_dataset, random_crop
+from feature_extraction_sam_audio import SamAudioFeatureExtractor
+from modeling_sam_audio import SamAudioForPreTraining
+from pipeline_sam_audio import read_audio_segment
+from run_raga_classification import (
+    ModelArguments,
+    SamAudioTrainer,
+    SamAudioTrainingArguments,
+    checkpoint_to_resume,
+    push_only_if_the_hub_answers,
+    setup_logging,
+    setup_wandb,
+    yaml_to_arguments,
+)
+
+
+logger = logging.getLogger(__name__)
+
+# Folders holding these are datasets for `load_raga_dataset`, not folders of audio files.
+DATASET_MARKERS = ("dataset_dict.json", "dataset_info.json", "state.json")
+# Files a folder of recordings often holds besides the audio: not offered to the decoder, not counted as unreadable.
+NON_AUDIO_SUFFIXES = frozenset(
+    {
+        *(".txt", ".md", ".csv", ".tsv", ".json", ".jsonl", ".yaml", ".yml", ".xml", ".html", ".pdf", ".log"),
+        *(".py", ".sh", ".arrow", ".parquet", ".lock", ".db", ".ini", ".cue", ".m3u", ".m3u8", ".pls", ".nfo"),
+        *(".sfv", ".md5", ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".svg"),
+        *(".zip", ".tar", ".gz", ".7z", ".rar"),
+    }
+)
+
+
+def find_audio_files(folder: Path) -> list[Path]:
+    """Every file under `folder`, recursively and in a stable order, except hidden ones and `NON_AUDIO_SUFFIXES`."""
+    files = []
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or path.suffix.lower() in NON_AUDIO_SUFFIXES:
+            continue
+        if path.is_file():
+            files.append(path)
+    return sorted(files)
+
+
+def is_audio_folder(name: str) -> bool:
+    """Whether `name` is a folder of audio files (as opposed to a `save_to_disk` folder or parquet files)."""
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        return False
+    return not any((path / marker).exists() for marker in DATASET_MARKERS) and not any(path.rglob("*.parquet"))
+
+
+def _probe_duration(path: Path) -> float:
+    """Duration of `path` in seconds, from its header (or, where the header has none, by decoding it)."""
+    from torchcodec.decoders import AudioDecoder
+
+    decoder = AudioDecoder(str(path))
+    duration = decoder.metadata.duration_seconds
+    if duration is None:
+        samples = decoder.get_all_samples()
+        duration = samples.data.shape[-1] / samples.sample_rate
+    return float(duration)
+
+
+def _reason(error: BaseException, path: Path) -> str:
+    """The decoder's message on one line, without the C++ location and the file name it repeats."""
+    message = " ".join(str(error).split()) or type(error).__name__
+    if ".cpp:" in message:
+        message = message.split(".cpp:", 1)[1].split(",", 1)[-1].strip()
+    return message.replace(f"Could not open input file: {path}", "").strip() or message
+
+
+class AudioWindowDataset(Dataset):
+    """Windows of `max_length_seconds` of every readable file in a folder, decoded (mono, resampled) when read.
+
+    The folder is scanned once, reading only each file's header, so the windows of all recordings can be shuffled
+    together. A tail shorter than `min_length_seconds` is left out. Files that cannot be opened are skipped and kept in
+    `unreadable`; a window that fails to decode later becomes `None`, which the collator drops.
+    """
+
+    def __init__(
+        self, folder: str | Path, sampling_rate: int, max_length_seconds: float, min_length_seconds: float
+    ) -> None:
+        self.folder = Path(folder).expanduser()
+        self.sampling_rate = sampling_rate
+        self.files: list[Path] = []
+        self.windows: list[tuple[int, float, float]] = []  # (file index, start, end) in seconds
+        self.unreadable: dict[str, str] = {}  # file (relative to the folder): reason
+        self.too_short: list[str] = []
+        self.total_seconds = 0.0
+        candidates = find_audio_files(self.folder)
+        if not candidates:
+            raise ValueError(
+                f"No audio files under {str(self.folder)!r}: pass a folder holding recordings (any format FFmpeg "
+                "reads, in subfolders too) or a dataset (save_to_disk folder, parquet files, a Hub id or `synthetic`)."
+            )
+        for path in candidates:
+            name = str(path.relative_to(self.folder))
+            try:
+                duration = _probe_duration(path)
+            except Exception as error:  # any decoder failure: the file is skipped and counted
+                self.unreadable[name] = _reason(error, path)
+                logger.warning(f"Skipping {name}: it cannot be read as audio ({self.unreadable[name]}).")
+                continue
+            if duration < min_length_seconds:
+                self.too_short.append(name)
+                continue
+            self.files.append(path)
+            self.total_seconds += duration
+            start = 0.0
+            while duration - start >= min_length_seconds:
+                self.windows.append((len(self.files) - 1, start, min(start + max_length_seconds, duration)))
+                start += max_length_seconds
+        if not self.windows:
+            problem = (
+                f"none of its {len(candidates)} file(s) could be read as audio ({', '.join(self.unreadable)})"
+                if len(self.unreadable) == len(candidates)
+                else f"no readable file lasts `min_length_seconds` ({min_length_seconds} s) or more"
+            )
+            raise ValueError(f"Nothing to train on in {str(self.folder)!r}: {problem}.")
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray | None]:
+        file_index, start, end = self.windows[index]
+        path = self.files[file_index]
+        try:
+            audio = read_audio_segment(path, start, end, sampling_rate=self.sampling_rate)
+        except Exception as error:  # a file that opened but fails further on: this window is dropped
+            name = str(path.relative_to(self.folder))
+            self.unreadable.setdefault(name, _reason(error, path))
+            logger.warning(f"Skipping {start:.0f}-{end:.0f} s of {name}: it does not decode ({_reason(error, path)}).")
+            return {"input_values": None}
+        if audio.size == 0 or not np.isfinite(audio).all():
+            return {"input_values": None}
+        return {"input_values": audio}
+
+
+class ClipCropTransform:
+    """`set_transform` for a `datasets` dataset: decodes the audio column and takes a random crop (labels unused)."""
+
+    def __init__(self, audio_column: str, sampling_rate: int, max_length_seconds: float) -> None:
+        self.audio_column = audio_column
+        self.decoder = datasets.Audio(sampling_rate=sampling_rate)
+        self.max_length = round(max_length_seconds * sampling_rate)
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        return {"input_values": [self._prepare(value) for value in batch[self.audio_column]]}
+
+    def _prepare(self, value: dict) -> np.ndarray | None:
+        try:
+            audio = np.asarray(self.decoder.decode_example(value)["array"], dtype=np.float32)
+        except Exception as error:  # undecodable row: dropped by the collator
+            logger.warning(f"Skipping an undecodable clip ({value.get('path') or 'bytes'}): {error}")
+            return None
+        if audio.size == 0 or not np.isfinite(audio).all():
+            return None
+        return random_crop(audio, self.max_length)
+
+
+@dataclass
+class PretrainingDataCollator:
+    """Pads a list of waveforms with the feature extractor (`input_values`, `attention_mask`); drops `None` rows."""
+
+    feature_extractor: SamAudioFeatureExtractor
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        usable = [row["input_values"] for row in rows if row["input_values"] is not None]
+        if len(usable) < len(rows):
+            logger.warning(f"Dropped {len(rows) - len(usable)} undecodable clip(s) from a batch of {len(rows)}.")
+        if not usable:
+            raise ValueError("Every clip in this batch failed to decode; see the warnings above for the files.")
+        return self.feature_extractor(
+            usable, sampling_rate=self.feature_extractor.sampling_rate, padding=True, return_tensors="pt"
+        )
+
+
+@dataclass
+class PretrainingDataArguments:
+    """Where the unlabelled audio comes from and how it is cut."""
+
+    dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "A folder of audio files (any format FFmpeg reads, any length, searched recursively), or a "
+            "dataset run_raga_classification.py takes ('synthetic', a save_to_disk folder, parquet files or a Hub id)."
+        },
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Hub dataset configuration."})
+    audio_column_name: str = field(default="audio", metadata={"help": "A dataset's column holding the audio."})
+    train_split_name: str = field(default="train", metadata={"help": "A dataset's split to train on."})
+    max_length_seconds: float = field(
+        default=20.0, metadata={"help": "Length of the training windows (folders) or random crops (datasets), in s."}
+    )
+    min_length_seconds: float = field(
+        default=5.0, metadata={"help": "Shorter files and recording tails are left out (folders), in s."}
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use at most this many windows or clips."})
+    synthetic_recordings_per_raga: int = field(default=6, metadata={"help": "'synthetic': recordings per raga."})
+    synthetic_clips_per_recording: int = field(default=8, metadata={"help": "'synthetic': clips per recording."})
+    synthetic_clip_seconds: float = field(default=20.0, metadata={"help": "'synthetic': clip length (s)."})
+    synthetic_seed: int = field(default=0, metadata={"help": "'synthetic': generator seed."})
+    synthetic_variant: str = field(default="standard", metadata={"help": "'synthetic': 'standard' or 'hard'."})
+
+    def __post_init__(self):
+        if not self.max_length_seconds > 0:
+            raise ValueError(f"`max_length_seconds` must be positive, got {self.max_length_seconds!r}.")
+        if not 0 < self.min_length_seconds <= self.max_length_seconds:
+            raise ValueError(
+                f"`min_length_seconds` must lie in (0, max_length_seconds = {self.max_length_seconds}], got "
+                f"{self.min_length_seconds!r}."
+            )
+
+
+@dataclass
+class PretrainingArguments(SamAudioTrainingArguments):
+    """`TrainingArguments` with the loss weights and defaults of a pretraining run (no evaluation, saves by steps)."""
+
+    mask_weight: float = field(default=1.0, metadata={"help": "Weight of the masked segment prediction loss."})
+    contrastive_weight: float = field(default=1.0, metadata={"help": "Weight of the contrastive segment loss."})
+    output_dir: str = field(default="outputs/sam-audio-pretrained", metadata={"help": "Checkpoints and the model."})
+    eval_strategy: str = field(default="no", metadata={"help": "Pretraining has no validation split: 'no'."})
+    save_strategy: str = field(default="steps", metadata={"help": "When to checkpoint: 'steps' or 'epoch'."})
+    load_best_model_at_end: bool = field(default=False, metadata={"help": "No metric picks a checkpoint: false."})
+    metric_for_best_model: str | None = field(default=None, metadata={"help": "Unused in pretraining."})
+
+
+class SamAudioPreTrainer(SamAudioTrainer):
+    """Weighs the masked-segment and contrastive losses of `SamAudioForPreTraining` and logs each term."""
+
+    loss_terms = ("masked_segment_loss", "contrastive_loss")
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        weights = {"masked_segment_loss": self.args.mask_weight, "contrastive_loss": self.args.contrastive_weight}
+        loss = None
+        for name, weight in weights.items():
+            term = getattr(outputs, name)
+            if term is None:
+                continue
+            loss = weight * term if loss is None else loss + weight * term
+            if model.training:
+                self._term_sums[name] = self._term_sums[name] + term.detach().float().cpu()
+                self._term_counts[name] += 1
+        if loss is None:
+            raise ValueError("The model returned no loss: pretraining needs `mask_time_prob` > 0 or training mode.")
+        return (loss, outputs) if return_outputs else loss
+
+
+def parse_arguments(argv: list[str]) -> tuple:
+    """Parse `--config file.yaml` and the command line; flags on the command line override the YAML."""
+    parser = HfArgumentParser((ModelArguments, PretrainingDataArguments, PretrainingArguments))
+    yaml_args: list[str] = []
+    if "--config" in argv:
+        position = argv.index("--config")
+        if position + 1 >= len(argv):
+            raise SystemExit("error: --config needs a path to a .yaml file")
+        yaml_args = yaml_to_arguments(Path(argv[position + 1]))
+        argv = argv[:position] + argv[position + 2 :]
+    elif len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+        yaml_args, argv = yaml_to_arguments(Path(argv[0])), []
+    try:
+        return parser.parse_args_into_dataclasses(args=yaml_args + argv)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def build_training_set(
+    data_args: PretrainingDataArguments, sampling_rate: int, seed: int
+) -> tuple[Dataset | datasets.Dataset, AudioWindowDataset | None]:
+    """The training set (rows of `{"input_values": waveform}`), and the folder scan when it is a folder of audio."""
+    name = data_args.dataset_name
+    if not name:
+        raise ValueError("No data: pass --dataset_name, a folder of audio files or a dataset.")
+    path = Path(name).expanduser()
+    if not path.exists() and (path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1):
+        raise ValueError(f"No such folder: {name!r}. Pass a folder of audio files or a dataset with --dataset_name.")
+    if is_audio_folder(name):
+        windows = AudioWindowDataset(path, sampling_rate, data_args.max_length_seconds, data_args.min_length_seconds)
+        logger.info(
+            f"{len(windows.files)} recordings ({windows.total_seconds / 3600:.2f} h) under {path}: {len(windows)} "
+            f"windows of up to {data_args.max_length_seconds} s."
+        )
+        if windows.too_short:
+            logger.info(f"Left out {len(windows.too_short)} file(s) under {data_args.min_length_seconds} s.")
+        dataset = windows
+        if data_args.max_train_samples is not None:
+            order = np.random.default_rng(seed).permutation(len(windows))[: data_args.max_train_samples]
+            dataset = torch.utils.data.Subset(windows, order.tolist())
+        return dataset, windows
+
+    from synthetic_ragas import SyntheticRagaConfig
+
+    synthetic_config = SyntheticRagaConfig(
+        recordings_per_raga=data_args.synthetic_recordings_per_raga,
+        clips_per_recording=data_args.synthetic_clips_per_recording,
+        clip_seconds=data_args.synthetic_clip_seconds,
+        seed=data_args.synthetic_seed,
+        variant=data_args.synthetic_variant,
+    )
+    try:
+        raw = load_raga_dataset(name, data_args.dataset_config_name, synthetic_config=synthetic_config)
+    except DatasetUnavailableError as error:
+        if path.exists():
+            raise
+        # A mistyped folder name reads as a Hub id: say that no such folder exists either.
+        raise DatasetUnavailableError(f"{error} No folder {name!r} exists here either.") from None
+    if data_args.train_split_name not in raw:
+        raise ValueError(
+            f"The dataset has no {data_args.train_split_name!r} split (its splits: {', '.join(raw)}); set "
+            "`train_split_name` to one of them."
+        )
+    dataset = raw[data_args.train_split_name]
+    check_columns(dataset, {"audio_column_name": data_args.audio_column_name})
+    if len(dataset) == 0:
+        raise ValueError(f"The {data_args.train_split_name!r} split of {name!r} is empty.")
+    if data_args.max_train_samples is not None:
+        dataset = dataset.shuffle(seed=seed).select(range(min(data_args.max_train_samples, len(dataset))))
+    dataset = dataset.cast_column(data_args.audio_column_name, datasets.Audio(decode=False))
+    dataset.set_transform(ClipCropTransform(data_args.audio_column_name, sampling_rate, data_args.max_length_seconds))
+    logger.info(f"{len(dataset)} clips from {name!r} (labels, if any, are not used).")
+    return dataset, None
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    model_args, data_args, training_args = parse_arguments(sys.argv[1:] if argv is None else argv)
+
+    setup_logging(training_args, logger)
+    logger.info(f"Training parameters {training_args}")
+    logger.info(
+        f"World size {training_args.world_size} (process {training_args.process_index} on {training_args.device})"
+    )
+    set_seed(training_args.seed)
+    if not torch.cuda.is_available():
+        training_args.dataloader_pin_memory = False
+
+    feature_extractor = (
+        SamAudioFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+        if model_args.model_name_or_path
+        else SamAudioFeatureExtractor()
+    )
+    with training_args.main_process_first(desc="loading the dataset"):
+        train_dataset, windows = build_training_set(data_args, feature_extractor.sampling_rate, training_args.seed)
+
+    if model_args.model_name_or_path:
+        model = SamAudioForPreTraining.from_pretrained(
+            model_args.model_name_or_path,
+            **model_args.config_overrides(),
+            trust_remote_code=model_args.trust_remote_code,
+        )
+    else:
+        model = SamAudioForPreTraining(SamAudioConfig(**model_args.config_overrides()))
+    if not (model.config.mask_time_prob > 0 and training_args.mask_weight > 0) and not (
+        training_args.contrastive_weight > 0
+    ):
+        raise ValueError(
+            "Nothing to learn: set `mask_time_prob` and `mask_weight` above 0, or `contrastive_weight` above 0."
+        )
+
+    push_only_if_the_hub_answers(training_args)
+    # One upload, of the finished folder, at the end: with the flag on, `Trainer.save_model` would push as well.
+    push_at_the_end, training_args.push_to_hub = training_args.push_to_hub, False
+    setup_wandb(training_args)
+
+    trainer = SamAudioPreTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        data_collator=PretrainingDataCollator(feature_extractor),
+        processing_class=feature_extractor,
+    )
+    train_result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(training_args, logger))
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+    # Weights in safetensors, config and model code (`auto_map`), feature extractor, `training_args.json`.
+    trainer.save_model()
+
+    if trainer.is_world_process_zero():
+        if windows is not None and windows.unreadable:
+            names = ", ".join(sorted(windows.unreadable))
+            logger.warning(f"skipped {len(windows.unreadable)} unreadable files: {names}")
+        output_dir = Path(training_args.output_dir).resolve()
+        logger.info(
+            f"Pretrained model saved in {output_dir}. Fine-tune it with: python run_raga_classification.py --config "
+            f"config.yaml --model_name_or_path {output_dir} --dataset_name LABELLED_DATASET [--use_lora true]"
+        )
+    if push_at_the_end:
+        try:
+            trainer.push_to_hub()
+        except Exception as error:  # the local output is complete; a failed upload is reported, not raised
+            logger.error(f"Push to the Hub failed ({type(error).__name__}: {str(error).splitlines()[0]}).")
+    return train_result.metrics
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """Run `main`, turning a bad configuration or dataset into one line on stderr and exit code 1."""
+    try:
+        main(argv)
+    except (ValueError, DatasetUnavailableError) as error:
+        logger.debug("Full traceback:", exc_info=True)
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())

@@ -1,0 +1,220 @@
+"""The pretraining script: a folder of unlabelled audio in, a checkpoint the classification script fine-tunes out."""
+
+import json
+import logging
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+import soundfile
+import torch
+import yaml
+from safetensors.torch import load_file
+
+import run_pretraining
+import run_raga_classification
+from configuration_sam_audio import SamAudioConfig
+from modeling_sam_audio import SamAudioForAudioClassification
+from test_run_raga_classification import ROOT, TINY_DATA, TINY_MODEL
+
+
+TINY_PRETRAINING = [
+    *TINY_MODEL, "--max_length_seconds", "2", "--min_length_seconds", "0.5", "--batch-size", "2",
+    "--logging_steps", "1", "--report_to", "none", "--dataloader_num_workers", "0", "--seed", "0",
+]  # fmt: skip
+# Fine-tuning: two steps, no warm-up, so every weight ends within 2 * lr (Adam steps are at most lr) of its start.
+TINY_FINE_TUNING = [
+    "--max_steps", "2", "--warmup_steps", "0", "--learning_rate", "1.0e-3", "--batch-size", "4",
+    "--per_device_eval_batch_size", "8", "--report_to", "none", "--dataloader_num_workers", "0", "--seed", "3",
+]  # fmt: skip
+ENCODER_WEIGHTS = ("sam_audio.feature_encoder.conv_layers.0.conv.weight", "sam_audio.segment_decoder.segment_tokens")
+
+
+class Messages(logging.Handler):
+    """Collects what `run_pretraining` logs."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def pretrain(arguments: list[str]) -> list[str]:
+    """`run_pretraining.cli` in this process; returns its log lines (it must succeed)."""
+    messages = Messages()
+    script_logger = logging.getLogger(run_pretraining.__name__)
+    script_logger.addHandler(messages)
+    try:
+        assert run_pretraining.cli(arguments) == 0, messages.lines[-5:]
+    finally:
+        script_logger.removeHandler(messages)
+    return messages.lines
+
+
+def tone(seconds: float, rate: int, channels: int, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    mono = 0.3 * np.sin(2 * np.pi * rng.uniform(150, 400) * t) + 0.05 * rng.standard_normal(t.size)
+    return np.repeat(mono[:, None], channels, axis=1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory) -> Path:
+    """Unlabelled audio of mixed formats, rates and lengths, in nested folders, with a corrupt file and a text file.
+
+    Windows of 2 s, tails under 0.5 s left out: 2 (a.wav, 3 s) + 4 (b.flac, 7 s) + 1 (c.mp3, 2.1 s) = 7.
+    """
+    folder = tmp_path_factory.mktemp("recordings")
+    (folder / "sub" / "deeper").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    soundfile.write(folder / "a.wav", tone(3.0, 44100, 2, rng), 44100)
+    soundfile.write(folder / "sub" / "b.flac", tone(7.0, 22050, 1, rng), 22050)
+    soundfile.write(folder / "sub" / "deeper" / "c.mp3", tone(2.0, 16000, 1, rng), 16000, format="MP3")
+    (folder / "sub" / "broken.wav").write_bytes(b"RIFF" + rng.bytes(2000))
+    (folder / "notes.txt").write_text("recorded in 2024\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pretrained(recordings, tmp_path_factory) -> tuple[Path, list[str]]:
+    output_dir = tmp_path_factory.mktemp("pretrained")
+    arguments = ["--dataset_name", str(recordings), "--output_dir", str(output_dir), "--max_steps", "3"]
+    # A large learning rate moves the weights far from any initialisation, so a fine-tuned model that starts from
+    # them cannot be mistaken for one that starts from scratch.
+    lines = pretrain([*TINY_PRETRAINING, *arguments, "--learning_rate", "0.05", "--warmup_steps", "0"])
+    return output_dir, lines
+
+
+def test_a_folder_of_mixed_unlabelled_audio_trains_and_the_corrupt_file_is_counted(pretrained):
+    output_dir, lines = pretrained
+    assert "3 recordings (0.00 h) under" in "\n".join(lines) and "7 windows of up to 2.0 s" in "\n".join(lines)
+    assert lines.count("skipped 1 unreadable files: sub/broken.wav") == 1
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    assert state["global_step"] == 3
+    logged = [entry for entry in state["log_history"] if "loss" in entry]
+    assert len(logged) == 3
+    for entry in logged:
+        assert all(np.isfinite(entry[name]) for name in ("loss", "masked_segment_loss", "contrastive_loss"))
+    files = {path.name for path in output_dir.iterdir() if path.is_file()}
+    assert {"model.safetensors", "config.json", "preprocessor_config.json", "modeling_sam_audio.py"} <= files
+    assert not {name for name in files if name.endswith((".bin", ".pt", ".pth", ".pkl"))}
+    config = json.loads((output_dir / "config.json").read_text())
+    assert config["architectures"] == ["SamAudioForPreTraining"]
+    assert config["auto_map"]["AutoModelForPreTraining"] == "modeling_sam_audio.SamAudioForPreTraining"
+
+
+def test_a_rerun_resumes_from_the_last_checkpoint(recordings, tmp_path, monkeypatch):
+    output_dir = tmp_path / "run"
+    common = [*TINY_PRETRAINING, "--dataset_name", str(recordings), "--output_dir", str(output_dir)]
+    pretrain([*common, "--max_steps", "4", "--save_steps", "2"])
+    checkpoint = json.loads((output_dir / "checkpoint-4" / "trainer_state.json").read_text())
+    assert checkpoint["global_step"] == 4
+
+    steps = []
+    compute_loss = run_pretraining.SamAudioPreTrainer.compute_loss
+
+    def counted(self, *args, **kwargs):
+        steps.append(self.state.global_step)
+        return compute_loss(self, *args, **kwargs)
+
+    monkeypatch.setattr(run_pretraining.SamAudioPreTrainer, "compute_loss", counted)
+    lines = pretrain([*common, "--max_steps", "6", "--save_steps", "2"])
+    assert any(line.startswith("Resuming from") and line.split()[2].endswith("checkpoint-4,") for line in lines)
+    assert steps == [4, 5]  # the two remaining steps, not six from the start
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    assert state["global_step"] == 6
+    assert state["log_history"][:4] == checkpoint["log_history"]
+
+
+def test_the_output_fine_tunes_fully_and_with_lora_from_the_pretrained_weights(pretrained, tmp_path, caplog):
+    pretrained_dir, _ = pretrained
+    weights = load_file(pretrained_dir / "model.safetensors")
+    labels = {"num_labels": 3, "id2label": dict(enumerate("abc")), "label2id": {"a": 0, "b": 1, "c": 2}}
+    # The classification script's load: every pretrained weight is used, only the head is new.
+    model, info = SamAudioForAudioClassification.from_pretrained(
+        pretrained_dir, **labels, ignore_mismatched_sizes=True, output_loading_info=True
+    )
+    assert sorted(info["missing_keys"]) == ["classifier.bias", "classifier.weight"]
+    assert not info["unexpected_keys"] and not info["mismatched_keys"] and not info["error_msgs"]
+    for name, value in weights.items():
+        assert torch.equal(model.state_dict()[name], value), name
+
+    config = SamAudioConfig.from_pretrained(pretrained_dir)
+    torch.manual_seed(3)
+    fresh = SamAudioForAudioClassification(config).state_dict()
+    for use_lora in (False, True):
+        output_dir = tmp_path / f"lora-{use_lora}"
+        arguments = [*TINY_DATA, *TINY_FINE_TUNING, "--model_name_or_path", str(pretrained_dir)]
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            code = run_raga_classification.cli(
+                [*arguments, "--use_lora", str(use_lora), "--output_dir", str(output_dir)]
+            )
+        assert code == 0
+        tuned = load_file(output_dir / "model.safetensors")
+        for name in ENCODER_WEIGHTS:
+            assert (fresh[name] - weights[name]).abs().max() > 0.05, name  # a new model would be far off
+            if use_lora:  # outside the adapters and layer norms: frozen, so exactly the pretrained values
+                assert torch.equal(tuned[name], weights[name]), name
+            else:
+                assert (tuned[name] - weights[name]).abs().max() <= 2.5e-3, name
+    lora_lines = [record.getMessage() for record in caplog.records if record.getMessage().startswith("LoRA: training")]
+    assert len(lora_lines) == 1 and "layer norms and classifier" in lora_lines[0]
+    adapter = json.loads((output_dir / "adapter" / "adapter_config.json").read_text())
+    assert adapter["task_type"] is None and "classifier" in adapter["modules_to_save"]
+    assert any(name.endswith("layer_norm") for name in adapter["modules_to_save"])
+    norm = "sam_audio.segment_decoder.layer_norm.weight"
+    assert not torch.equal(tuned[norm], weights[norm])  # the layer norms trained under LoRA
+
+
+def test_a_labelled_dataset_pretrains_with_its_labels_unused(tmp_path):
+    from synthetic_ragas import SyntheticRagaConfig, load_synthetic_dataset
+
+    tiny = SyntheticRagaConfig(recordings_per_raga=2, clips_per_recording=2, clip_seconds=3.0)
+    corpus = load_synthetic_dataset(tiny)
+    datasets.DatasetDict({"train": corpus}).save_to_disk(str(tmp_path / "labelled"))
+    output_dir = tmp_path / "out"
+    arguments = ["--dataset_name", str(tmp_path / "labelled"), "--output_dir", str(output_dir), "--max_steps", "1"]
+    lines = pretrain([*TINY_PRETRAINING, *arguments])
+    assert f"{len(corpus)} clips from" in "\n".join(lines)
+    assert json.loads((output_dir / "trainer_state.json").read_text())["global_step"] == 1
+    assert (output_dir / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize(
+    "dataset, words",
+    [
+        ("missing", ["No such folder", "--dataset_name"]),
+        ("empty", ["No audio files under", "any format FFmpeg"]),
+        ("only-corrupt", ["Nothing to train on", "could be read as audio", "broken.wav"]),
+        ("nobody/no-such-dataset", ["Cannot load dataset", "No folder 'nobody/no-such-dataset' exists here"]),
+    ],
+)
+def test_missing_or_empty_data_is_one_clear_line(dataset, words, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "only-corrupt").mkdir()
+    (tmp_path / "only-corrupt" / "broken.wav").write_bytes(b"RIFF" + bytes(range(256)) * 4)
+    name = str(tmp_path / dataset) if dataset != "nobody/no-such-dataset" else dataset
+    code = run_pretraining.cli([*TINY_PRETRAINING, "--dataset_name", name, "--output_dir", str(tmp_path / "out")])
+    assert code == 1
+    stderr = capsys.readouterr().err
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and all(word in errors[0] for word in words), stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_pretrain_yaml_parses_and_its_model_matches_the_fine_tuning_config():
+    model_args, data_args, training_args = run_pretraining.parse_arguments(
+        ["--config", str(ROOT / "pretrain.yaml"), "--dataset_name", "recordings"]
+    )
+    assert training_args.max_steps > 0 and training_args.save_steps > 0 and not training_args.load_best_model_at_end
+    assert data_args.max_length_seconds > data_args.min_length_seconds > 0
+    # Fine-tuning with config.yaml applies its model keys on top of the checkpoint: they must describe the same model.
+    fine_tuning = yaml.safe_load((ROOT / "config.yaml").read_text())
+    shared = set(model_args.config_overrides()) & set(fine_tuning)
+    assert {"hidden_size", "num_attention_heads", "num_segment_tokens", "num_segment_layers"} <= shared
+    assert {key: fine_tuning[key] for key in shared} == {key: model_args.config_overrides()[key] for key in shared}
