@@ -52,11 +52,10 @@ import numpy as np
 import torch
 import transformers
 
+from synthetic_ragas import SyntheticRagaConfig, config_fingerprint, load_synthetic_dataset
+
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from synthetic_ragas import SyntheticRagaConfig, config_fingerprint, load_synthetic_dataset  # noqa: E402
 
 
 CORPUS = {"recordings_per_raga": 8, "clips_per_recording": 6, "clip_seconds": 20.0, "seed": 11}

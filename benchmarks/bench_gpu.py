@@ -24,7 +24,6 @@ from pathlib import Path
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
 SAMPLING_RATE = 16000
 CLIP_SECONDS = 20.0
 DTYPES = {"bf16": "bfloat16", "fp16": "float16"}

@@ -118,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=8, help="Windows per forward pass (default: 8).")
     parser.add_argument("--window-seconds", type=float, default=20.0, help="Window length (default: 20).")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
 
     with tempfile.TemporaryDirectory(prefix="sam-audio-bench-") as scratch:
         scratch = Path(scratch)

@@ -26,17 +26,15 @@ import argparse
 import dataclasses
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from synthetic_ragas import RAGA_NAMES, SyntheticRagaConfig, load_synthetic_dataset
+
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from synthetic_ragas import RAGA_NAMES, SyntheticRagaConfig, load_synthetic_dataset  # noqa: E402
 
 
 CLIP_SECONDS = 20.0

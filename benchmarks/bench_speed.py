@@ -110,8 +110,6 @@ def build_model(name: str) -> torch.nn.Module:
         from transformers import Wav2Vec2Config, Wav2Vec2ForSequenceClassification
 
         return Wav2Vec2ForSequenceClassification(Wav2Vec2Config(num_labels=NUM_LABELS, **kwargs))
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
     from configuration_sam_audio import SamAudioConfig
     from modeling_sam_audio import SamAudioForAudioClassification
 

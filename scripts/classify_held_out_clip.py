@@ -7,15 +7,11 @@ saw them), then the top three ragas of one clip at 44.1 kHz.
 """
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 from transformers import pipeline
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from synthetic_ragas import (  # noqa: E402
+from synthetic_ragas import (
     RAGA_NAMES,
     TIMBRES,
     SyntheticRagaConfig,

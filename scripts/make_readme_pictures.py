@@ -7,17 +7,14 @@ turn for a minute each. It goes through `sam-audio-predict`, which writes both p
 """
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from predict_sam_audio import main as predict  # noqa: E402
-from raga_synthesis import generate_clip, sample_recording_style  # noqa: E402
+from predict_sam_audio import main as predict
+from raga_synthesis import generate_clip, sample_recording_style
 
 
 CONCERT = (("Kalyani", 60.0), ("Todi", 60.0), ("Hamsanaadam", 60.0))

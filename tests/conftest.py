@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 
-# The package's modules live at the repository root (py_modules); make them importable without an install too.
+# The package's modules are installed (`pip install -e .`); the scripts live at the repository root.
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 # Tests never reach the network and never write into the user's caches.
 os.environ.setdefault("HF_HOME", str(ROOT / ".cache" / "huggingface"))
@@ -36,6 +35,32 @@ def exit_status(code: object) -> int:
     if code is None:
         return 0
     return code if isinstance(code, int) else 1
+
+
+@pytest.fixture(scope="session")
+def make_tiny_model():
+    """`make_tiny_model(labels)`: the small raga classifier the tests share, seeded and in eval mode."""
+    import torch
+
+    from configuration_sam_audio import SamAudioConfig
+    from modeling_sam_audio import SamAudioForAudioClassification
+    from synthetic_ragas import RAGA_NAMES
+
+    def make(labels: list[str] = RAGA_NAMES):
+        config = SamAudioConfig(
+            hidden_size=32,
+            num_attention_heads=2,
+            intermediate_size=64,
+            num_segment_tokens=4,
+            num_segment_layers=1,
+            conv_dim=(16, 16),
+            id2label=dict(enumerate(labels)),
+            label2id={name: index for index, name in enumerate(labels)},
+        )
+        torch.manual_seed(0)
+        return SamAudioForAudioClassification(config).eval()
+
+    return make
 
 
 @pytest.fixture(scope="session")

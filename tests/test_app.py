@@ -21,9 +21,7 @@ from matplotlib.figure import Figure
 gr = pytest.importorskip("gradio", reason="the web demo is an optional extra: pip install -e '.[demo]'")
 
 import app  # noqa: E402
-from configuration_sam_audio import SamAudioConfig  # noqa: E402
 from feature_extraction_sam_audio import SamAudioFeatureExtractor  # noqa: E402
-from modeling_sam_audio import SamAudioForAudioClassification  # noqa: E402
 from pipeline_sam_audio import SamAudioClassificationPipeline, save_pretrained_with_pipeline  # noqa: E402
 from synthetic_ragas import RAGA_NAMES, generate_clip  # noqa: E402
 
@@ -40,21 +38,6 @@ slow = pytest.mark.skipif(
 # For the docs picture: serve this model instead of the tiny one, and keep the browser's screenshot here.
 MODEL_ENV = "SAM_AUDIO_APP_TEST_MODEL"
 SCREENSHOT_ENV = "SAM_AUDIO_APP_SCREENSHOT"
-
-
-def tiny_model() -> SamAudioForAudioClassification:
-    config = SamAudioConfig(
-        hidden_size=32,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_segment_tokens=4,
-        num_segment_layers=1,
-        conv_dim=(16, 16),
-        id2label=dict(enumerate(RAGA_NAMES)),
-        label2id={name: index for index, name in enumerate(RAGA_NAMES)},
-    )
-    torch.manual_seed(0)
-    return SamAudioForAudioClassification(config).eval()
 
 
 def cents_apart_in_pitch_class(first_hz: float, second_hz: float) -> float:
@@ -89,9 +72,9 @@ def audio_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo() -> app.RagaDemo:
+def demo(make_tiny_model) -> app.RagaDemo:
     return app.RagaDemo(
-        SamAudioClassificationPipeline(model=tiny_model(), feature_extractor=SamAudioFeatureExtractor())
+        SamAudioClassificationPipeline(model=make_tiny_model(), feature_extractor=SamAudioFeatureExtractor())
     )
 
 
@@ -234,13 +217,13 @@ def answers(url: str, timeout: float = 5.0) -> bool:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, audio_dir):
+def served(tmp_path_factory, audio_dir, make_tiny_model):
     """`python app.py` in its own process on a free port: `(url, ragas the model knows, server log path)`."""
     directory = tmp_path_factory.mktemp("served")
     model = os.environ.get(MODEL_ENV)
     if model is None:
         model = directory / "model"
-        save_pretrained_with_pipeline(tiny_model(), SamAudioFeatureExtractor(), model)
+        save_pretrained_with_pipeline(make_tiny_model(), SamAudioFeatureExtractor(), model)
     labels = list(json.loads((Path(model) / "config.json").read_text())["id2label"].values())
     port = free_port()
     url = f"http://127.0.0.1:{port}/"

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from configuration_sam_audio import SamAudioConfig
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from modeling_sam_audio import SamAudioForAudioClassification, SamAudioModel
 
@@ -19,20 +18,9 @@ RAGAS = ["Kalyani", "Kharaharapriya", "Mayamalavagoulai", "Todi"]
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
+def saved_model(tmp_path_factory, make_tiny_model):
     directory = tmp_path_factory.mktemp("saved")
-    config = SamAudioConfig(
-        hidden_size=32,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_segment_tokens=4,
-        num_segment_layers=1,
-        conv_dim=(16, 16),
-        id2label=dict(enumerate(RAGAS)),
-        label2id={name: index for index, name in enumerate(RAGAS)},
-    )
-    torch.manual_seed(0)
-    model = SamAudioForAudioClassification(config).eval()
+    model = make_tiny_model(RAGAS)
     model.save_pretrained(directory)
     SamAudioFeatureExtractor().save_pretrained(directory)
     clip = np.random.default_rng(0).standard_normal(16000 * 2).astype(np.float32)

@@ -13,9 +13,7 @@ import torch
 from torchcodec.decoders import AudioDecoder
 
 import pipeline_sam_audio
-from configuration_sam_audio import SamAudioConfig
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
-from modeling_sam_audio import SamAudioForAudioClassification
 from pipeline_sam_audio import (
     CUSTOM_PIPELINE_ENTRY,
     DECODE_CHUNK_SECONDS,
@@ -26,30 +24,15 @@ from pipeline_sam_audio import (
     read_audio_segment,
     save_pretrained_with_pipeline,
 )
-from synthetic_ragas import RAGA_NAMES, generate_clip
+from synthetic_ragas import generate_clip
 
 
 RATE = 16000
 
 
-def tiny_model() -> SamAudioForAudioClassification:
-    config = SamAudioConfig(
-        hidden_size=32,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_segment_tokens=4,
-        num_segment_layers=1,
-        conv_dim=(16, 16),
-        id2label=dict(enumerate(RAGA_NAMES)),
-        label2id={name: index for index, name in enumerate(RAGA_NAMES)},
-    )
-    torch.manual_seed(0)
-    return SamAudioForAudioClassification(config).eval()
-
-
 @pytest.fixture(scope="module")
-def model():
-    return tiny_model()
+def model(make_tiny_model):
+    return make_tiny_model()
 
 
 @pytest.fixture(scope="module")

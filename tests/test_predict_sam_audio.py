@@ -7,12 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 import predict_sam_audio
-from configuration_sam_audio import SamAudioConfig
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
-from modeling_sam_audio import SamAudioForAudioClassification
 from pipeline_sam_audio import save_pretrained_with_pipeline
 from predict_sam_audio import RESULT_JSON_SCHEMA, main, output_paths
 from synthetic_ragas import RAGA_NAMES, generate_clip
@@ -59,20 +56,9 @@ def schema_errors(instance, schema: dict, path: str = "$") -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    config = SamAudioConfig(
-        hidden_size=32,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_segment_tokens=4,
-        num_segment_layers=1,
-        conv_dim=(16, 16),
-        id2label=dict(enumerate(RAGA_NAMES)),
-        label2id={name: index for index, name in enumerate(RAGA_NAMES)},
-    )
-    torch.manual_seed(0)
+def model_dir(tmp_path_factory, make_tiny_model):
     directory = tmp_path_factory.mktemp("model")
-    save_pretrained_with_pipeline(SamAudioForAudioClassification(config).eval(), SamAudioFeatureExtractor(), directory)
+    save_pretrained_with_pipeline(make_tiny_model(), SamAudioFeatureExtractor(), directory)
     return directory
 
 

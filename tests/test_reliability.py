@@ -23,7 +23,6 @@ from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from pipeline_sam_audio import save_pretrained_with_pipeline
 from run_raga_classification import last_complete_checkpoint
 from synthetic_ragas import SyntheticRagaConfig, generate_clip, load_synthetic_dataset
-from test_pipeline_sam_audio import tiny_model
 from test_run_raga_classification import ROOT, TINY_DATA, TINY_MODEL, TINY_RUN, run_script
 
 
@@ -301,10 +300,10 @@ def test_no_pickle_in_the_code_or_the_output(tmp_path, run_training):
                 assert root in sys.stdlib_module_names or root in declared or root in local, f"{path.name}: {module}"
 
 
-def test_a_one_hour_file_streams_through_the_cli_in_bounded_memory(tmp_path):
+def test_a_one_hour_file_streams_through_the_cli_in_bounded_memory(tmp_path, make_tiny_model):
     """An hour raises the CLI's peak memory over that of two minutes by less than half of what its samples take as
     float32 (220 MiB), which holding the decoded hour, or its windows, at once would take."""
-    save_pretrained_with_pipeline(tiny_model(), SamAudioFeatureExtractor(), tmp_path / "model")
+    save_pretrained_with_pipeline(make_tiny_model(), SamAudioFeatureExtractor(), tmp_path / "model")
     clip = generate_clip("Kalyani", 146.8, "violin", seconds=20.0, rng=np.random.default_rng(0))
     recordings = {"short": (tmp_path / "two-minutes.wav", 6), "long": (tmp_path / "one-hour.wav", 180)}
     for path, clips in recordings.values():

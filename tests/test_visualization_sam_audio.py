@@ -3,11 +3,8 @@
 import matplotlib
 import numpy as np
 import pytest
-import torch
 
-from configuration_sam_audio import SamAudioConfig
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
-from modeling_sam_audio import SamAudioForAudioClassification
 from synthetic_ragas import RAGA_NAMES, generate_clip
 from visualization_sam_audio import compute_segment_attention, plot_segment_attention, plot_timeline
 
@@ -16,19 +13,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def model():
-    config = SamAudioConfig(
-        hidden_size=32,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_segment_tokens=4,
-        num_segment_layers=1,
-        conv_dim=(16, 16),
-        id2label=dict(enumerate(RAGA_NAMES)),
-        label2id={name: index for index, name in enumerate(RAGA_NAMES)},
-    )
-    torch.manual_seed(0)
-    return SamAudioForAudioClassification(config).eval()
+def model(make_tiny_model):
+    return make_tiny_model()
 
 
 def fake_result(num_windows: int, window_seconds: float) -> dict:
