@@ -10,6 +10,7 @@ shuffled through a buffer and split between processes (`streaming_training_set`)
 
 import hashlib
 import math
+import os
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,27 @@ SYNTHETIC = "synthetic"
 PITCH_SHIFT_STEPS = 100
 # Shards of a streamed `synthetic` or `save_to_disk` dataset: a multiple of 1, 2, 4 and 8 processes.
 STREAMING_SHARDS = 8
+
+
+# Audio files in a folder of recordings: these suffixes (case-insensitive), all formats FFmpeg decodes.
+AUDIO_EXTENSIONS = frozenset(
+    {".aac", ".ac3", ".aif", ".aifc", ".aiff", ".alac", ".amr", ".ape", ".au", ".caf", ".flac", ".m4a", ".mka",
+     ".mp2", ".mp3", ".mp4", ".oga", ".ogg", ".opus", ".ra", ".spx", ".wav", ".weba", ".webm", ".wma", ".wv"}
+)  # fmt: skip
+
+
+def find_audio_files(folder: Path) -> list[Path]:
+    """The audio files under `folder` (`AUDIO_EXTENSIONS`), recursively and sorted; hidden files and folders are left
+    out."""
+    found = []
+    for root, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]  # hidden folders are not searched
+        found += [
+            Path(root, name)
+            for name in names
+            if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS
+        ]
+    return sorted(found)
 
 
 class DatasetUnavailableError(RuntimeError):

@@ -120,6 +120,7 @@ import torch
 from transformers import pipeline
 from transformers.utils import logging
 
+from data_sam_audio import AUDIO_EXTENSIONS, find_audio_files
 from modeling_sam_audio import register_auto_classes
 from pipeline_sam_audio import (
     DEFAULT_BATCH_SIZE,
@@ -134,11 +135,6 @@ from visualization_sam_audio import plot_segment_attention, plot_timeline
 logger = logging.get_logger(__name__)
 
 PROG = "sam-audio-predict"
-# What a folder argument stands for: files with these suffixes (case-insensitive), all formats FFmpeg decodes.
-AUDIO_EXTENSIONS = frozenset(
-    {".aac", ".ac3", ".aif", ".aifc", ".aiff", ".alac", ".amr", ".ape", ".au", ".caf", ".flac", ".m4a", ".mka",
-     ".mp2", ".mp3", ".mp4", ".oga", ".ogg", ".opus", ".ra", ".spx", ".wav", ".weba", ".webm", ".wma", ".wv"}
-)  # fmt: skip
 # A decode worker hands over at most this much audio (38 MB at 16 kHz); longer files are decoded in pieces by the main
 # process instead, so memory stays bounded whatever the recordings' length.
 WORKER_DECODE_SECONDS = 600.0
@@ -313,15 +309,7 @@ def expand_folders(paths: list[str]) -> tuple[list[str], list[str]]:
         if not Path(path).is_dir():
             files.append(path)
             continue
-        found = []
-        for root, folders, names in os.walk(path):
-            folders[:] = [name for name in folders if not name.startswith(".")]  # hidden folders are not searched
-            found += [
-                str(Path(root, name))
-                for name in names
-                if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS
-            ]
-        found.sort()
+        found = [str(file) for file in find_audio_files(Path(path))]
         files.extend(found)
         if not found:
             empty.append(path)

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from transformers import HfArgumentParser, set_seed
 
 from configuration_sam_audio import SamAudioConfig
-from data_sam_audio import DatasetUnavailableError, check_columns, load_raga_dataset, random_crop
+from data_sam_audio import DatasetUnavailableError, check_columns, find_audio_files, load_raga_dataset, random_crop
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from modeling_sam_audio import SamAudioForPreTraining
 from pipeline_sam_audio import read_audio_segment
@@ -43,27 +43,6 @@ logger = logging.getLogger(__name__)
 
 # Folders holding these are datasets for `load_raga_dataset`, not folders of audio files.
 DATASET_MARKERS = ("dataset_dict.json", "dataset_info.json", "state.json")
-# Files a folder of recordings often holds besides the audio: not offered to the decoder, not counted as unreadable.
-NON_AUDIO_SUFFIXES = frozenset(
-    {
-        *(".txt", ".md", ".csv", ".tsv", ".json", ".jsonl", ".yaml", ".yml", ".xml", ".html", ".pdf", ".log"),
-        *(".py", ".sh", ".arrow", ".parquet", ".lock", ".db", ".ini", ".cue", ".m3u", ".m3u8", ".pls", ".nfo"),
-        *(".sfv", ".md5", ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".svg"),
-        *(".zip", ".tar", ".gz", ".7z", ".rar"),
-    }
-)
-
-
-def find_audio_files(folder: Path) -> list[Path]:
-    """Every file under `folder`, recursively and in a stable order, except hidden ones and `NON_AUDIO_SUFFIXES`."""
-    files = []
-    for path in folder.rglob("*"):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts) or path.suffix.lower() in NON_AUDIO_SUFFIXES:
-            continue
-        if path.is_file():
-            files.append(path)
-    return sorted(files)
 
 
 def is_audio_folder(name: str) -> bool:
