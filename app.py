@@ -41,10 +41,11 @@ import torch
 from matplotlib.figure import Figure
 from transformers.utils import logging
 
-from pipeline_sam_audio import DEFAULT_WINDOW_SECONDS, SamAudioClassificationPipeline, read_audio_segment
-from predict_sam_audio import load_classifier
-from synthetic_ragas import GENERATOR_VERSION, generate_clip, sample_recording_style
-from visualization_sam_audio import plot_segment_attention, plot_timeline
+from audio_io_sam_audio import read_audio_segment
+from pipeline_sam_audio import DEFAULT_WINDOW_SECONDS, SamAudioClassificationPipeline
+from sam_audio_raga.predict import load_classifier
+from sam_audio_raga.synthetic import GENERATOR_VERSION, generate_clip, sample_recording_style
+from sam_audio_raga.visualization import plot_segment_attention, plot_timeline
 
 
 try:
@@ -219,7 +220,8 @@ class RagaDemo:
     """The demo apart from the page: classify a recording, find its tonic, draw what the model heard.
 
     Args:
-        classifier (`SamAudioClassificationPipeline`): the loaded model, e.g. from `predict_sam_audio.load_classifier`.
+        classifier (`SamAudioClassificationPipeline`): the loaded model, e.g. from
+            `sam_audio_raga.predict.load_classifier`.
         window_seconds (`float`, *optional*, defaults to `DEFAULT_WINDOW_SECONDS`): length of the windows.
     """
 

@@ -8,6 +8,12 @@ from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.utils import PaddingStrategy, TensorType, logging
 
 
+try:  # a Hub folder's copy sits in a package that transformers builds; the installed file is a top-level module
+    from .audio_io_sam_audio import channel_axis_of, pcm_to_float, resample
+except ImportError:
+    from audio_io_sam_audio import channel_axis_of, pcm_to_float, resample
+
+
 logger = logging.get_logger(__name__)
 
 
@@ -144,16 +150,14 @@ class SamAudioFeatureExtractor(SequenceFeatureExtractor):
         )
 
     def _resample(self, clip: np.ndarray, orig_sampling_rate: int) -> np.ndarray:
-        """Resample one mono clip to `self.sampling_rate` with torchaudio's band-limited sinc interpolation."""
-        import torchaudio.functional
-
-        resampled = torchaudio.functional.resample(torch.from_numpy(clip), orig_sampling_rate, self.sampling_rate)
-        if resampled.numel() == 0:
+        """Resample one mono clip to `self.sampling_rate` (see `audio_io_sam_audio.resample`)."""
+        resampled = resample(clip, orig_sampling_rate, self.sampling_rate)
+        if resampled.size == 0:
             raise ValueError(
                 f"A clip of {clip.size} samples at {orig_sampling_rate} Hz is empty after resampling to "
                 f"{self.sampling_rate} Hz; pass longer audio."
             )
-        return resampled.numpy()
+        return resampled
 
 
 def _split_batch(raw_audio) -> list:
@@ -191,15 +195,9 @@ def _to_mono_float32(clip, index: int) -> np.ndarray:
         raise ValueError(f"Clip {index} is not a rectangular array of samples: {error}") from None
     if clip.dtype == bool or not (np.issubdtype(clip.dtype, np.integer) or np.issubdtype(clip.dtype, np.floating)):
         raise ValueError(f"Clip {index} has dtype {clip.dtype}; pass real-valued samples (float or integer PCM).")
-    if np.issubdtype(clip.dtype, np.integer):
-        info = np.iinfo(clip.dtype)
-        # Map integer PCM onto [-1, 1); unsigned formats are centred on their midpoint.
-        offset = (int(info.max) + 1) / 2 if info.min == 0 else 0.0
-        scale = (int(info.max) + 1) / 2 if info.min == 0 else -float(info.min)
-        clip = (clip.astype(np.float64) - offset) / scale
+    clip = pcm_to_float(clip)
     if clip.ndim == 2:
-        channel_axis = 0 if clip.shape[0] <= clip.shape[1] else 1
-        clip = clip.mean(axis=channel_axis)
+        clip = clip.mean(axis=channel_axis_of(clip))
     elif clip.ndim != 1:
         raise ValueError(
             f"Clip {index} has shape {clip.shape}; pass 1-D mono samples or a 2-D (channels, samples) array."

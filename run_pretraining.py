@@ -20,22 +20,30 @@ import datasets
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from transformers import HfArgumentParser, set_seed
+from transformers import set_seed
 
+from audio_io_sam_audio import read_audio_segment
 from configuration_sam_audio import SamAudioConfig
-from data_sam_audio import DatasetUnavailableError, check_columns, find_audio_files, load_raga_dataset, random_crop
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from modeling_sam_audio import SamAudioForPreTraining
-from pipeline_sam_audio import read_audio_segment
-from run_raga_classification import (
-    ModelArguments,
-    SamAudioTrainer,
-    SamAudioTrainingArguments,
+from run_raga_classification import ModelArguments, SamAudioTrainer, SamAudioTrainingArguments
+from sam_audio_raga.cli import (
+    check_checkpoint_shapes,
     checkpoint_to_resume,
+    parse_config_and_flags,
     push_only_if_the_hub_answers,
+    push_to_hub_at_the_end,
+    run_cli,
     setup_logging,
     setup_wandb,
-    yaml_to_arguments,
+    synthetic_config_of,
+)
+from sam_audio_raga.data import (
+    DatasetUnavailableError,
+    check_columns,
+    find_audio_files,
+    load_raga_dataset,
+    random_crop,
 )
 
 
@@ -233,40 +241,15 @@ class SamAudioPreTrainer(SamAudioTrainer):
     """Weighs the masked-segment and contrastive losses of `SamAudioForPreTraining` and logs each term."""
 
     loss_terms = ("masked_segment_loss", "contrastive_loss")
+    no_loss_hint = "pretraining needs `mask_time_prob` > 0 or training mode"
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        outputs = model(**inputs)
-        weights = {"masked_segment_loss": self.args.mask_weight, "contrastive_loss": self.args.contrastive_weight}
-        loss = None
-        for name, weight in weights.items():
-            term = getattr(outputs, name)
-            if term is None:
-                continue
-            loss = weight * term if loss is None else loss + weight * term
-            if model.training:
-                self._term_sums[name] = self._term_sums[name] + term.detach().float().cpu()
-                self._term_counts[name] += 1
-        if loss is None:
-            raise ValueError("The model returned no loss: pretraining needs `mask_time_prob` > 0 or training mode.")
-        return (loss, outputs) if return_outputs else loss
+    def loss_weights(self) -> dict[str, float]:
+        return {"masked_segment_loss": self.args.mask_weight, "contrastive_loss": self.args.contrastive_weight}
 
 
 def parse_arguments(argv: list[str]) -> tuple:
     """Parse `--config file.yaml` and the command line; flags on the command line override the YAML."""
-    parser = HfArgumentParser((ModelArguments, PretrainingDataArguments, PretrainingArguments))
-    yaml_args: list[str] = []
-    if "--config" in argv:
-        position = argv.index("--config")
-        if position + 1 >= len(argv):
-            raise SystemExit("error: --config needs a path to a .yaml file")
-        yaml_args = yaml_to_arguments(Path(argv[position + 1]))
-        argv = argv[:position] + argv[position + 2 :]
-    elif len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        yaml_args, argv = yaml_to_arguments(Path(argv[0])), []
-    try:
-        return parser.parse_args_into_dataclasses(args=yaml_args + argv)
-    except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+    return parse_config_and_flags((ModelArguments, PretrainingDataArguments, PretrainingArguments), argv)
 
 
 def build_training_set(
@@ -293,15 +276,7 @@ def build_training_set(
             dataset = torch.utils.data.Subset(windows, order.tolist())
         return dataset, windows
 
-    from synthetic_ragas import SyntheticRagaConfig
-
-    synthetic_config = SyntheticRagaConfig(
-        recordings_per_raga=data_args.synthetic_recordings_per_raga,
-        clips_per_recording=data_args.synthetic_clips_per_recording,
-        clip_seconds=data_args.synthetic_clip_seconds,
-        seed=data_args.synthetic_seed,
-        variant=data_args.synthetic_variant,
-    )
+    synthetic_config = synthetic_config_of(data_args)
     try:
         raw = load_raga_dataset(name, data_args.dataset_config_name, synthetic_config=synthetic_config)
     except DatasetUnavailableError as error:
@@ -347,6 +322,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         train_dataset, windows = build_training_set(data_args, feature_extractor.sampling_rate, training_args.seed)
 
     if model_args.model_name_or_path:
+        check_checkpoint_shapes(
+            model_args.model_name_or_path, model_args.config_overrides(), model_args.trust_remote_code
+        )
         model = SamAudioForPreTraining.from_pretrained(
             model_args.model_name_or_path,
             **model_args.config_overrides(),
@@ -389,23 +367,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             f"Pretrained model saved in {output_dir}. Fine-tune it with: python run_raga_classification.py --config "
             f"config.yaml --model_name_or_path {output_dir} --dataset_name LABELLED_DATASET [--use_lora true]"
         )
-    if push_at_the_end:
-        try:
-            trainer.push_to_hub()
-        except Exception as error:  # the local output is complete; a failed upload is reported, not raised
-            logger.error(f"Push to the Hub failed ({type(error).__name__}: {str(error).splitlines()[0]}).")
+    push_to_hub_at_the_end(trainer, push_at_the_end, logger)
     return train_result.metrics
 
 
 def cli(argv: list[str] | None = None) -> int:
     """Run `main`, turning a bad configuration or dataset into one line on stderr and exit code 1."""
-    try:
-        main(argv)
-    except (ValueError, DatasetUnavailableError) as error:
-        logger.debug("Full traceback:", exc_info=True)
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_cli(main, argv)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,7 @@ Every option is a field of the argument dataclasses below (or of `TrainingArgume
 run, and flags on the command line override the YAML.
 """
 
-import json
 import logging
-import netrc
 import os
 import sys
 from dataclasses import asdict, dataclass, field
@@ -19,21 +17,33 @@ from pathlib import Path
 
 import datasets
 import torch
-import transformers
-import yaml
 from accelerate.data_loader import prepare_data_loader
 from huggingface_hub import upload_folder
 from torch.utils.data import DataLoader
-from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from configuration_sam_audio import SamAudioConfig
-from data_sam_audio import (
+from feature_extraction_sam_audio import SamAudioFeatureExtractor
+from modeling_sam_audio import SamAudioForAudioClassification
+from pipeline_sam_audio import add_pipeline_to_folder, save_pretrained_with_pipeline
+from sam_audio_raga.cli import (
+    check_checkpoint_shapes,
+    checkpoint_to_resume,
+    parse_config_and_flags,
+    push_only_if_the_hub_answers,
+    push_to_hub_at_the_end,
+    run_cli,
+    setup_logging,
+    setup_wandb,
+    synthetic_config_of,
+)
+from sam_audio_raga.data import (
     AugmentationConfig,
-    DatasetUnavailableError,
     RagaAudioTransform,
     SamAudioDataCollator,
     check_columns,
+    check_label_coverage,
     declared_label_names,
     hash_split,
     label_names_of,
@@ -42,12 +52,9 @@ from data_sam_audio import (
     streaming_evaluation_set,
     streaming_training_set,
 )
-from evaluation_sam_audio import build_compute_metrics, save_confusion_matrix
-from feature_extraction_sam_audio import SamAudioFeatureExtractor
-from hub_sam_audio import HUB_IGNORE_PATTERNS, hub_unreachable_reason, write_model_card
-from lora_sam_audio import DEFAULT_LORA_TARGETS, apply_lora
-from modeling_sam_audio import SamAudioForAudioClassification
-from pipeline_sam_audio import save_pretrained_with_pipeline
+from sam_audio_raga.evaluation import build_compute_metrics, save_confusion_matrix
+from sam_audio_raga.hub import HUB_IGNORE_PATTERNS, write_model_card
+from sam_audio_raga.lora import DEFAULT_LORA_TARGETS, apply_lora
 
 
 logger = logging.getLogger(__name__)
@@ -230,21 +237,25 @@ class SamAudioTrainer(Trainer):
     # The loss is a per-batch mean, so the Trainer divides it by the gradient accumulation steps.
     loss_is_scaled_for_ga = False
     loss_terms = ("classification_loss", "masked_segment_loss", "contrastive_loss")
+    no_loss_hint = "training needs `labels` in every batch"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._term_sums = {name: torch.zeros(()) for name in self.loss_terms}
         self._term_counts = dict.fromkeys(self.loss_terms, 0)
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        outputs = model(**inputs)
-        weights = {
+    def loss_weights(self) -> dict[str, float]:
+        """The weight of each loss term the model returns, by its output field."""
+        return {
             "classification_loss": 1.0,
             "masked_segment_loss": self.args.mask_weight,
             "contrastive_loss": self.args.contrastive_weight,
         }
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
         loss = None
-        for name, weight in weights.items():
+        for name, weight in self.loss_weights().items():
             term = getattr(outputs, name)
             if term is None:
                 continue
@@ -253,7 +264,7 @@ class SamAudioTrainer(Trainer):
                 self._term_sums[name] = self._term_sums[name] + term.detach().float().cpu()
                 self._term_counts[name] += 1
         if loss is None:
-            raise ValueError("The model returned no loss: training needs `labels` in every batch.")
+            raise ValueError(f"The model returned no loss: {self.no_loss_hint}.")
         return (loss, outputs) if return_outputs else loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -326,110 +337,98 @@ class SamAudioTrainer(Trainer):
 
 def parse_arguments(argv: list[str]) -> tuple:
     """Parse `--config file.yaml` and the command line; flags on the command line override the YAML."""
-    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, LoraArguments, SamAudioTrainingArguments))
-    yaml_args: list[str] = []
-    if "--config" in argv:
-        position = argv.index("--config")
-        if position + 1 >= len(argv):
-            raise SystemExit("error: --config needs a path to a .yaml file")
-        path = Path(argv[position + 1])
-        argv = argv[:position] + argv[position + 2 :]
-        yaml_args = yaml_to_arguments(path)
-    elif len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        yaml_args, argv = yaml_to_arguments(Path(argv[0])), []
-    # The YAML becomes leading flags, so argparse type-checks it and later (command-line) flags win.
-    try:
-        return parser.parse_args_into_dataclasses(args=yaml_args + argv)
-    except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+    return parse_config_and_flags(
+        (ModelArguments, DataTrainingArguments, LoraArguments, SamAudioTrainingArguments), argv
+    )
 
 
-def yaml_to_arguments(path: Path) -> list[str]:
-    """Turn a YAML mapping into `--key value` flags (lists become several values, null values are skipped)."""
-    if not path.is_file():
-        raise SystemExit(f"error: config file {str(path)!r} does not exist")
-    try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise SystemExit(f"error: {path} is not valid YAML: {error}") from None
-    if not isinstance(content, dict):
-        raise SystemExit(f"error: {path} must hold a mapping of option: value, not a {type(content).__name__}")
-    arguments = []
-    for key, value in content.items():
-        if value is None:
-            continue
-        arguments.append(f"--{key}")
-        values = value if isinstance(value, list) else [value]
-        arguments.extend(str(item).lower() if isinstance(item, bool) else str(item) for item in values)
-    return arguments
+@dataclass
+class RagaSplits:
+    """The datasets of a run, ready for the Trainer, with the ragas in label-id order and how they were split."""
 
-
-def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
-    """The newest `checkpoint-N` folder whose save finished (the Trainer writes `trainer_state.json` last), so a
-    save cut short by a crash is passed over instead of breaking the resume."""
-    folder = Path(output_dir)
-    if not folder.is_dir():
-        return None
-    candidates = [path for path in folder.glob("checkpoint-*") if path.name.split("-")[-1].isdigit()]
-    for path in sorted(candidates, key=lambda path: int(path.name.split("-")[-1]), reverse=True):
-        try:
-            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            logger.warning(f"Skipping {path}: its save did not finish (no readable trainer_state.json).")
-            continue
-        return str(path)
-    return None
-
-
-def setup_wandb(training_args: SamAudioTrainingArguments) -> None:
-    """Run W&B offline, with no prompt, when it is requested without an API key (and `WANDB_MODE` is unset)."""
-    if "wandb" not in (training_args.report_to or []) or os.environ.get("WANDB_MODE"):
-        return
-    has_key = bool(os.environ.get("WANDB_API_KEY"))
-    if not has_key:
-        try:
-            has_key = netrc.netrc().authenticators("api.wandb.ai") is not None
-        except (FileNotFoundError, netrc.NetrcParseError):
-            has_key = False
-    if not has_key:
-        os.environ["WANDB_MODE"] = "offline"
-        logger.warning(
-            "W&B: no API key found, so metrics are logged offline under ./wandb; upload them later with `wandb sync`."
-        )
+    train: datasets.Dataset | datasets.IterableDataset
+    validation: datasets.Dataset | datasets.IterableDataset
+    test: datasets.Dataset | datasets.IterableDataset | None
+    labels: list[str]
+    description: str
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, lora_args, training_args = parse_arguments(sys.argv[1:] if argv is None else argv)
-
-    setup_logging(training_args)
+    setup_logging(training_args, logger)
     logger.info(f"Training parameters {training_args}")
     logger.info(
         f"World size {training_args.world_size} (process {training_args.process_index} on {training_args.device})"
     )
     set_seed(training_args.seed)
+    adapt_schedule(training_args, streaming=data_args.streaming)
+
+    feature_extractor = (
+        SamAudioFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+        if model_args.model_name_or_path
+        else SamAudioFeatureExtractor()
+    )
+    splits = load_splits(data_args, training_args, feature_extractor.sampling_rate)
+    model = build_model(model_args, lora_args, training_args, splits.labels)
+
+    push_only_if_the_hub_answers(training_args)
+    # One upload, of the finished folder, at the end: with the flag on, `Trainer.save_model` would push as well.
+    push_at_the_end, training_args.push_to_hub = training_args.push_to_hub, False
+    setup_wandb(training_args)
+    trainer = SamAudioTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=splits.train,
+        eval_dataset=splits.validation,
+        data_collator=SamAudioDataCollator(feature_extractor),
+        processing_class=feature_extractor,
+        compute_metrics=build_compute_metrics(splits.labels),
+    )
+
+    train_result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(training_args, logger))
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+    metrics = trainer.evaluate()
+    trainer.log_metrics("eval", metrics)
+    trainer.save_metrics("eval", metrics)
+    test_metrics = None
+    if splits.test is not None:
+        test_metrics = trainer.evaluate(splits.test, metric_key_prefix="test")
+        trainer.log_metrics("test", test_metrics)
+        trainer.save_metrics("test", test_metrics)
+
+    write_output_folder(trainer, feature_extractor, splits, metrics, test_metrics, model_args, data_args, lora_args)
+    push_to_hub_at_the_end(trainer, push_at_the_end, logger)
+    return metrics
+
+
+def adapt_schedule(training_args: SamAudioTrainingArguments, streaming: bool) -> None:
+    """Fit the training arguments to the machine and the data: no pinned memory without CUDA, and for a stream (which
+    has no length to count epochs by) a run length in steps, with evaluation, saving and logging at its last step."""
     if not torch.cuda.is_available():
         training_args.dataloader_pin_memory = False
-    if data_args.streaming:
-        if training_args.max_steps <= 0:
-            raise ValueError(
-                "A streamed dataset has no length to count epochs by: give the run's length with --max_steps N."
-            )
-        # Nor has it epochs to evaluate, save or log at: those happen once, at the last step.
-        for kind, strategy in (("eval", IntervalStrategy), ("save", SaveStrategy), ("logging", IntervalStrategy)):
-            if getattr(training_args, f"{kind}_strategy") == "epoch":
-                setattr(training_args, f"{kind}_strategy", strategy.STEPS)
-                setattr(training_args, f"{kind}_steps", training_args.max_steps)
+    if not streaming:
+        return
+    if training_args.max_steps <= 0:
+        raise ValueError(
+            "A streamed dataset has no length to count epochs by: give the run's length with --max_steps N."
+        )
+    for kind, strategy in (("eval", IntervalStrategy), ("save", SaveStrategy), ("logging", IntervalStrategy)):
+        if getattr(training_args, f"{kind}_strategy") == "epoch":
+            setattr(training_args, f"{kind}_strategy", strategy.STEPS)
+            setattr(training_args, f"{kind}_steps", training_args.max_steps)
 
-    # Data: load, split (before any augmentation), label maps.
-    from synthetic_ragas import SyntheticRagaConfig
 
-    synthetic_config = SyntheticRagaConfig(
-        recordings_per_raga=data_args.synthetic_recordings_per_raga,
-        clips_per_recording=data_args.synthetic_clips_per_recording,
-        clip_seconds=data_args.synthetic_clip_seconds,
-        seed=data_args.synthetic_seed,
-        variant=data_args.synthetic_variant,
-    )
+def load_splits(
+    data_args: DataTrainingArguments, training_args: SamAudioTrainingArguments, sampling_rate: int
+) -> RagaSplits:
+    """Load the dataset, split it (before any augmentation), check its ragas and attach the audio transforms.
+
+    A dataset's own validation split is used when it has one; otherwise the training split is divided. A `test` split
+    that neither trains nor validates is scored once at the end: it never picks the checkpoint.
+    """
+    synthetic_config = synthetic_config_of(data_args)
     with training_args.main_process_first(desc="loading the dataset"):
         raw = load_raga_dataset(
             data_args.dataset_name,
@@ -442,101 +441,99 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             f"The dataset has no {data_args.train_split_name!r} split (its splits: {', '.join(raw)}); set "
             "`train_split_name` to one of them."
         )
-    train_split = raw[data_args.train_split_name]
     eval_split_name = data_args.eval_split_name
     if eval_split_name not in raw or eval_split_name == data_args.train_split_name:
         eval_split_name = None
-    # A `test` split that neither trains nor validates is scored once at the end: it never picks the checkpoint.
     test_split_name = "test" if "test" in raw and "test" not in (data_args.train_split_name, eval_split_name) else None
     columns = {
         "audio_column_name": data_args.audio_column_name,
         "label_column_name": data_args.label_column_name,
         "group_column_name": data_args.group_column_name,
     }
-    check_columns(train_split, columns)
-    feature_extractor = (
-        SamAudioFeatureExtractor.from_pretrained(model_args.model_name_or_path)
-        if model_args.model_name_or_path
-        else SamAudioFeatureExtractor()
-    )
-    audio_feature = datasets.Audio(sampling_rate=feature_extractor.sampling_rate, decode=False)
+    for split_name in (data_args.train_split_name, eval_split_name, test_split_name):
+        if split_name is not None:
+            check_columns(raw[split_name], columns)
+    train_split = raw[data_args.train_split_name]
+    test = None if test_split_name is None else raw[test_split_name]
+    if eval_split_name is not None:
+        train, validation = train_split, raw[eval_split_name]
+        description = f"the dataset's own `{eval_split_name}` split."
+    elif data_args.streaming:
+        # Hashed on the encoded audio, so the stream is not decoded to split it.
+        encoded = train_split.cast_column(data_args.audio_column_name, datasets.Audio(decode=False))
+        train, validation, description = split_stream(encoded, data_args, training_args.seed)
+    else:
+        train, validation, description = split_by_raga(train_split, data_args, training_args.seed)
+
     if data_args.streaming:
         # Nothing here reads the stream: the ragas come from the features, the split from a hash of each row.
         labels = declared_label_names(train_split, data_args.label_column_name, data_args.raga_names, required=True)
-        train_split = train_split.cast_column(data_args.audio_column_name, audio_feature)
-        test_dataset = None if test_split_name is None else raw[test_split_name]
-        for split_name in (eval_split_name, test_split_name):
-            if split_name is not None:
-                check_columns(raw[split_name], columns)
-        if eval_split_name is not None:
-            train_dataset, eval_dataset = train_split, raw[eval_split_name]
-            split_description = f"the dataset's own `{eval_split_name}` split."
-        else:
-            train_dataset, eval_dataset = hash_split(
-                train_split,
-                data_args.validation_fraction,
-                training_args.seed,
-                group_column=data_args.group_column_name,
-                audio_column=data_args.audio_column_name,
-            )
-            by = f"recording (`{data_args.group_column_name}`)" if data_args.group_column_name else "clip"
-            split_description = (
-                f"{100 * (1 - data_args.validation_fraction):.0f}/{100 * data_args.validation_fraction:.0f} by a hash "
-                f"of each {by} and seed {training_args.seed} (streamed: not stratified, counts not known in advance)."
-            )
         if data_args.max_train_samples is not None:
-            train_dataset = train_dataset.take(data_args.max_train_samples)
+            train = train.take(data_args.max_train_samples)
         if data_args.max_eval_samples is not None:
-            eval_dataset = eval_dataset.take(data_args.max_eval_samples)
+            validation = validation.take(data_args.max_eval_samples)
     else:
-        if eval_split_name is not None:
-            train_dataset, eval_dataset = train_split, raw[eval_split_name]
-            check_columns(eval_dataset, columns)
-            split_description = f"the dataset's own `{eval_split_name}` split."
-        else:
-            groups = train_split[data_args.group_column_name] if data_args.group_column_name else None
-            train_indices, eval_indices = stratified_group_split(
-                train_split[data_args.label_column_name], groups, data_args.validation_fraction, training_args.seed
-            )
-            train_dataset, eval_dataset = train_split.select(train_indices), train_split.select(eval_indices)
-            by = f"by `{data_args.group_column_name}` (no group on both sides)" if groups else "clip by clip"
-            split_description = (
-                f"{100 * (1 - data_args.validation_fraction):.0f}/{100 * data_args.validation_fraction:.0f} "
-                f"stratified by raga, {by}, seed {training_args.seed}: {len(train_indices)} training and "
-                f"{len(eval_indices)} validation clips."
-            )
         if data_args.max_train_samples is not None:
-            train_dataset = train_dataset.shuffle(seed=training_args.seed).select(
-                range(min(data_args.max_train_samples, len(train_dataset)))
-            )
+            train = train.shuffle(seed=training_args.seed).select(range(min(data_args.max_train_samples, len(train))))
         if data_args.max_eval_samples is not None:
-            eval_dataset = eval_dataset.select(range(min(data_args.max_eval_samples, len(eval_dataset))))
-        if len(train_dataset) == 0 or len(eval_dataset) == 0:
+            validation = validation.select(range(min(data_args.max_eval_samples, len(validation))))
+        if len(train) == 0 or len(validation) == 0:
             raise ValueError(
-                f"The split left {len(train_dataset)} training and {len(eval_dataset)} validation clips; both need "
-                "at least one (use more data or another `validation_fraction`)."
+                f"The split left {len(train)} training and {len(validation)} validation clips; both need at least "
+                "one (use more data or another `validation_fraction`)."
             )
-        test_dataset = None if test_split_name is None else raw[test_split_name]
-        if test_dataset is not None:
-            check_columns(test_dataset, columns)
         labels = declared_label_names(train_split, data_args.label_column_name, data_args.raga_names)
         labels = labels or label_names_of(train_split, data_args.label_column_name)
-        known = set(labels)
-        trained_labels = set(label_names_of(train_dataset, data_args.label_column_name))
-        for name, dataset in (("Training", train_dataset), ("Validation", eval_dataset), ("Test", test_dataset)):
-            present = set(label_names_of(dataset, data_args.label_column_name)) if dataset else set()
-            if name != "Training" and present - trained_labels:
-                raise ValueError(
-                    f"{name} has ragas with no training clip: {sorted(present - trained_labels)}. Add clips of them "
-                    "or drop them."
-                )
-            if present - known:
-                raise ValueError(f"{name} has ragas missing from `raga_names`: {sorted(present - known)}.")
+        check_label_coverage(
+            labels, data_args.label_column_name, {"Training": train, "Validation": validation, "Test": test}
+        )
     if len(labels) < 2:
         raise ValueError(f"The dataset has {len(labels)} raga(s) ({labels}); classification needs at least two.")
-    label2id = {label: index for index, label in enumerate(labels)}
-    logger.info(f"Split: {split_description} Ragas: {labels}")
+    logger.info(f"Split: {description} Ragas: {labels}")
 
+    splits = RagaSplits(train, validation, test, labels, description)
+    attach_transforms(splits, data_args, training_args, sampling_rate)
+    return splits
+
+
+def split_by_raga(dataset: datasets.Dataset, data_args: DataTrainingArguments, seed: int) -> tuple:
+    """Hold out `validation_fraction` of each raga, whole recordings at a time when `group_column_name` is set."""
+    groups = dataset[data_args.group_column_name] if data_args.group_column_name else None
+    train_indices, eval_indices = stratified_group_split(
+        dataset[data_args.label_column_name], groups, data_args.validation_fraction, seed
+    )
+    by = f"by `{data_args.group_column_name}` (no group on both sides)" if groups else "clip by clip"
+    description = (
+        f"{100 * (1 - data_args.validation_fraction):.0f}/{100 * data_args.validation_fraction:.0f} stratified by "
+        f"raga, {by}, seed {seed}: {len(train_indices)} training and {len(eval_indices)} validation clips."
+    )
+    return dataset.select(train_indices), dataset.select(eval_indices), description
+
+
+def split_stream(dataset: datasets.IterableDataset, data_args: DataTrainingArguments, seed: int) -> tuple:
+    """Hold out `validation_fraction` of a stream by a hash of each recording (or clip): no counts are known."""
+    train, validation = hash_split(
+        dataset,
+        data_args.validation_fraction,
+        seed,
+        group_column=data_args.group_column_name,
+        audio_column=data_args.audio_column_name,
+    )
+    by = f"recording (`{data_args.group_column_name}`)" if data_args.group_column_name else "clip"
+    description = (
+        f"{100 * (1 - data_args.validation_fraction):.0f}/{100 * data_args.validation_fraction:.0f} by a hash of "
+        f"each {by} and seed {seed} (streamed: not stratified, counts not known in advance)."
+    )
+    return train, validation, description
+
+
+def attach_transforms(
+    splits: RagaSplits,
+    data_args: DataTrainingArguments,
+    training_args: SamAudioTrainingArguments,
+    sampling_rate: int,
+) -> None:
+    """Decode, crop and (for training) augment the clips as they are read, in memory or from a stream."""
     augmentation = AugmentationConfig(
         gain_db=data_args.gain_db,
         pitch_shift_probability=data_args.pitch_shift_probability,
@@ -547,44 +544,57 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     common = {
         "audio_column": data_args.audio_column_name,
         "label_column": data_args.label_column_name,
-        "label2id": label2id,
-        "sampling_rate": feature_extractor.sampling_rate,
+        "label2id": {label: index for index, label in enumerate(splits.labels)},
+        "sampling_rate": sampling_rate,
     }
     train_transform = RagaAudioTransform(
         **common, max_length_seconds=data_args.max_length_seconds, augmentation=augmentation
     )
     eval_transform = RagaAudioTransform(**common, max_length_seconds=data_args.max_eval_length_seconds)
+    audio_feature = datasets.Audio(sampling_rate=sampling_rate, decode=False)
+
+    def prepare(dataset, transform):
+        dataset = dataset.cast_column(data_args.audio_column_name, audio_feature)
+        if data_args.streaming:
+            # Evaluation streams are read on the main process and their batches sent out by accelerate, so every
+            # process scores the same clips.
+            return streaming_evaluation_set(dataset, transform)
+        dataset.set_transform(transform)
+        return dataset
+
     if data_args.streaming:
-        # Each process decodes its own part of the training stream; evaluation streams are read on the main process
-        # and their batches sent out by accelerate, so every process scores the same clips.
-        train_dataset = streaming_training_set(
-            train_dataset,
+        # Each process decodes its own part of the training stream.
+        splits.train = streaming_training_set(
+            splits.train.cast_column(data_args.audio_column_name, audio_feature),
             train_transform,
             seed=training_args.seed,
             shuffle_buffer_size=data_args.shuffle_buffer_size,
             rank=training_args.process_index,
             world_size=training_args.world_size,
         )
-        eval_dataset = streaming_evaluation_set(
-            eval_dataset.cast_column(data_args.audio_column_name, audio_feature), eval_transform
-        )
-        if test_dataset is not None:
-            test_dataset = streaming_evaluation_set(
-                test_dataset.cast_column(data_args.audio_column_name, audio_feature), eval_transform
-            )
     else:
-        train_dataset = train_dataset.cast_column(data_args.audio_column_name, audio_feature)
-        eval_dataset = eval_dataset.cast_column(data_args.audio_column_name, audio_feature)
-        train_dataset.set_transform(train_transform)
-        eval_dataset.set_transform(eval_transform)
-        if test_dataset is not None:
-            test_dataset = test_dataset.cast_column(data_args.audio_column_name, audio_feature)
-            test_dataset.set_transform(eval_transform)
+        splits.train = prepare(splits.train, train_transform)
+    splits.validation = prepare(splits.validation, eval_transform)
+    if splits.test is not None:
+        splits.test = prepare(splits.test, eval_transform)
 
-    # Model, optionally wrapped with LoRA.
-    label_maps = {"num_labels": len(labels), "label2id": label2id, "id2label": dict(enumerate(labels))}
+
+def build_model(
+    model_args: ModelArguments,
+    lora_args: LoraArguments,
+    training_args: SamAudioTrainingArguments,
+    labels: list[str],
+) -> SamAudioForAudioClassification:
+    """A new classifier, or one from `model_name_or_path` with a head for `labels`; wrapped with LoRA if asked."""
+    label_maps = {
+        "num_labels": len(labels),
+        "label2id": {label: index for index, label in enumerate(labels)},
+        "id2label": dict(enumerate(labels)),
+    }
     if model_args.model_name_or_path:
-        check_checkpoint_shapes(model_args)
+        check_checkpoint_shapes(
+            model_args.model_name_or_path, model_args.config_overrides(), model_args.trust_remote_code
+        )
         model = SamAudioForAudioClassification.from_pretrained(
             model_args.model_name_or_path,
             **label_maps,
@@ -594,207 +604,91 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         )
     else:
         model = SamAudioForAudioClassification(SamAudioConfig(**model_args.config_overrides(), **label_maps))
-    if lora_args.use_lora:
-        if not model_args.model_name_or_path and training_args.should_save:
-            # A new model's random base is part of the result: the adapter means nothing without it.
-            model.save_pretrained(Path(training_args.output_dir) / "adapter" / "base_model")
-        model = apply_lora(
-            model,
-            r=lora_args.lora_r,
-            lora_alpha=lora_args.lora_alpha,
-            lora_dropout=lora_args.lora_dropout,
-            target_modules=lora_args.lora_target_modules,
-            include_conv_layers=lora_args.lora_include_conv_layers,
-        )
-
-    compute_metrics = build_compute_metrics(labels)
-
-    push_only_if_the_hub_answers(training_args)
-    # One upload, of the finished folder, at the end: with the flag on, `Trainer.save_model` would push as well.
-    push_at_the_end, training_args.push_to_hub = training_args.push_to_hub, False
-    setup_wandb(training_args)
-
-    trainer = SamAudioTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        data_collator=SamAudioDataCollator(feature_extractor),
-        processing_class=feature_extractor,
-        compute_metrics=compute_metrics,
+    if not lora_args.use_lora:
+        return model
+    if not model_args.model_name_or_path and training_args.should_save:
+        # A new model's random base is part of the result: the adapter means nothing without it.
+        model.save_pretrained(Path(training_args.output_dir) / "adapter" / "base_model")
+    return apply_lora(
+        model,
+        r=lora_args.lora_r,
+        lora_alpha=lora_args.lora_alpha,
+        lora_dropout=lora_args.lora_dropout,
+        target_modules=lora_args.lora_target_modules,
+        include_conv_layers=lora_args.lora_include_conv_layers,
     )
 
-    train_result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(training_args))
-    trainer.log_metrics("train", train_result.metrics)
-    trainer.save_metrics("train", train_result.metrics)
-    trainer.save_state()
 
-    metrics = trainer.evaluate()
-    trainer.log_metrics("eval", metrics)
-    trainer.save_metrics("eval", metrics)
-    test_metrics = None
-    if test_dataset is not None:
-        test_metrics = trainer.evaluate(test_dataset, metric_key_prefix="test")
-        trainer.log_metrics("test", test_metrics)
-        trainer.save_metrics("test", test_metrics)
-
-    # Collective calls first (every process takes part); then the main process writes the folder.
-    predictions = trainer.predict(eval_dataset)
+def write_output_folder(
+    trainer: SamAudioTrainer,
+    feature_extractor: SamAudioFeatureExtractor,
+    splits: RagaSplits,
+    metrics: dict[str, float],
+    test_metrics: dict[str, float] | None,
+    model_args: ModelArguments,
+    data_args: DataTrainingArguments,
+    lora_args: LoraArguments,
+) -> None:
+    """Write the model folder once: weights, feature extractor and code, the long-audio pipeline, the confusion
+    matrix and the model card. With LoRA the root holds the merged model and `adapter/` the adapter."""
+    training_args = trainer.args
     output_dir = Path(training_args.output_dir)
+    # Collective calls first (every process takes part); then the main process writes the folder.
+    predictions = trainer.predict(splits.validation)
     if not lora_args.use_lora:
         trainer.save_model()
-    if trainer.is_world_process_zero():
-        model = trainer.accelerator.unwrap_model(trainer.model)
-        if lora_args.use_lora:
-            # The adapter goes to its own folder (with the base it applies to); the root holds the merged model.
-            model.save_pretrained(output_dir / "adapter")
-            model = model.merge_and_unload()
-        # The folder also gets the long-audio pipeline, so `pipeline("audio-classification", ...)` classifies
-        # recordings of any length.
-        save_pretrained_with_pipeline(model, feature_extractor, output_dir)
-        logits = predictions.predictions[0] if isinstance(predictions.predictions, tuple) else predictions.predictions
-        save_confusion_matrix(
-            logits,
-            predictions.label_ids,
-            labels,
-            output_dir / "confusion_matrix.png",
-            log_to_wandb="wandb" in (training_args.report_to or []),
-        )
-        write_model_card(
-            output_dir,
-            labels=labels,
-            metrics={key.removeprefix("eval_"): value for key, value in metrics.items() if "runtime" not in key},
-            test_metrics=None
-            if test_metrics is None
-            else {key.removeprefix("test_"): value for key, value in test_metrics.items() if "runtime" not in key},
-            split_description=split_description,
-            dataset_name=data_args.dataset_name,
-            hyperparameters={
-                **model_args.config_overrides(),
-                "mask_weight": training_args.mask_weight,
-                "contrastive_weight": training_args.contrastive_weight,
-                "learning_rate": training_args.learning_rate,
-                "per_device_train_batch_size": training_args.per_device_train_batch_size,
-                "num_train_epochs": training_args.num_train_epochs,
-                "seed": training_args.seed,
-                "use_lora": lora_args.use_lora,
-            },
-            hub_model_id=training_args.hub_model_id,
-        )
-        test_line = (
-            ""
-            if test_metrics is None
-            else f"Test accuracy {test_metrics['test_accuracy']:.4f}, macro-F1 {test_metrics['test_macro_f1']:.4f}. "
-        )
-        logger.info(
-            f"Validation accuracy {metrics['eval_accuracy']:.4f}, macro-F1 {metrics['eval_macro_f1']:.4f} (the split "
-            f"that picked the checkpoint). {test_line}Model saved in {output_dir.resolve()}"
-        )
-
-    if push_at_the_end:
-        try:
-            trainer.push_to_hub()
-        except Exception as error:  # the local output is complete; a failed upload is reported, not raised
-            logger.error(f"Push to the Hub failed ({type(error).__name__}: {str(error).splitlines()[0]}).")
-    return metrics
-
-
-# Config keys that set the shape of pretrained weights: a checkpoint cannot take other values for them.
-SHAPE_KEYS = (
-    "frontend",
-    "hidden_size",
-    "intermediate_size",
-    "num_attention_heads",
-    "num_segment_tokens",
-    "num_segment_layers",
-    "conv_dim",
-    "conv_kernel",
-    "conv_stride",
-    "n_fft",
-    "bins_per_semitone",
-    "num_octaves",
-    "num_mel_bins",
-    "contrastive_proj_size",
-)
-
-
-def setup_logging(training_args: TrainingArguments, script_logger: logging.Logger = logger) -> None:
-    """Log to stdout: info on the main process, the process log level of `training_args` elsewhere."""
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%m/%d/%Y %H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    if training_args.should_log:
-        # `log_level` defaults to "passive"; as in transformers' example scripts, that means info on the main process.
-        transformers.utils.logging.set_verbosity_info()
-    log_level = training_args.get_process_log_level()
-    script_logger.setLevel(log_level)
-    datasets.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.enable_default_handler()
-    transformers.utils.logging.enable_explicit_format()
-    for module in ("data_sam_audio", "lora_sam_audio", "synthetic_ragas", "feature_extraction_sam_audio"):
-        transformers.utils.logging.get_logger(module).setLevel(log_level)
-
-
-def push_only_if_the_hub_answers(training_args: TrainingArguments) -> None:
-    """Turn `push_to_hub` off, with one line saying how to publish later, when the Hub does not answer."""
-    if not training_args.push_to_hub:
+    if not trainer.is_world_process_zero():
         return
-    reason = hub_unreachable_reason()
-    if reason is not None:
-        logger.error(
-            f"Not pushing to the Hub: {reason}. The model is saved in {training_args.output_dir}; publish it "
-            f"later with `hf upload {training_args.hub_model_id or '<user>/<repo>'} {training_args.output_dir}`."
-        )
-        training_args.push_to_hub = False
-
-
-def checkpoint_to_resume(training_args: TrainingArguments, script_logger: logging.Logger = logger) -> str | None:
-    """`resume_from_checkpoint`, or else the last complete checkpoint in the output folder (a rerun resumes)."""
-    if training_args.resume_from_checkpoint is not None:
-        return training_args.resume_from_checkpoint
-    checkpoint = last_complete_checkpoint(training_args.output_dir)
-    if checkpoint is not None:
-        script_logger.warning(
-            f"Resuming from {checkpoint}, the last complete checkpoint in {training_args.output_dir}."
-        )
-    return checkpoint
-
-
-def check_checkpoint_shapes(model_args: ModelArguments) -> None:
-    """Refuse overrides that would replace pretrained weights with new ones (only the classifier head may change)."""
-    saved = SamAudioConfig.from_pretrained(
-        model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
-    ).to_dict()
-    overrides = model_args.config_overrides()
-    changed = [
-        f"{key} {overrides[key]!r} (the checkpoint has {saved[key]!r})"
-        for key in SHAPE_KEYS
-        if key in overrides and key in saved and _as_list(overrides[key]) != _as_list(saved[key])
-    ]
-    if changed:
-        raise ValueError(
-            f"{model_args.model_name_or_path} cannot take " + "; ".join(changed) + ": its weights would be "
-            "replaced by new ones. Remove these keys from the config or the command line, or set them to the "
-            "checkpoint's values."
-        )
-
-
-def _as_list(value):
-    return list(value) if isinstance(value, (list, tuple)) else value
+    if lora_args.use_lora:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        model.save_pretrained(output_dir / "adapter")
+        save_pretrained_with_pipeline(model.merge_and_unload(), feature_extractor, output_dir)
+    else:
+        # `pipeline("audio-classification", ...)` on the folder then classifies recordings of any length.
+        add_pipeline_to_folder(output_dir)
+    logits = predictions.predictions[0] if isinstance(predictions.predictions, tuple) else predictions.predictions
+    save_confusion_matrix(
+        logits,
+        predictions.label_ids,
+        splits.labels,
+        output_dir / "confusion_matrix.png",
+        log_to_wandb="wandb" in (training_args.report_to or []),
+    )
+    write_model_card(
+        output_dir,
+        labels=splits.labels,
+        metrics={key.removeprefix("eval_"): value for key, value in metrics.items() if "runtime" not in key},
+        test_metrics=None
+        if test_metrics is None
+        else {key.removeprefix("test_"): value for key, value in test_metrics.items() if "runtime" not in key},
+        split_description=splits.description,
+        dataset_name=data_args.dataset_name,
+        hyperparameters={
+            **model_args.config_overrides(),
+            "mask_weight": training_args.mask_weight,
+            "contrastive_weight": training_args.contrastive_weight,
+            "learning_rate": training_args.learning_rate,
+            "per_device_train_batch_size": training_args.per_device_train_batch_size,
+            "num_train_epochs": training_args.num_train_epochs,
+            "seed": training_args.seed,
+            "use_lora": lora_args.use_lora,
+        },
+        hub_model_id=training_args.hub_model_id,
+    )
+    test_line = (
+        ""
+        if test_metrics is None
+        else f"Test accuracy {test_metrics['test_accuracy']:.4f}, macro-F1 {test_metrics['test_macro_f1']:.4f}. "
+    )
+    logger.info(
+        f"Validation accuracy {metrics['eval_accuracy']:.4f}, macro-F1 {metrics['eval_macro_f1']:.4f} (the split "
+        f"that picked the checkpoint). {test_line}Model saved in {output_dir.resolve()}"
+    )
 
 
 def cli(argv: list[str] | None = None) -> int:
     """Run `main`, turning a bad configuration or dataset into one line on stderr and exit code 1."""
-    try:
-        main(argv)
-    except (ValueError, DatasetUnavailableError) as error:
-        logger.debug("Full traceback:", exc_info=True)
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_cli(main, argv)
 
 
 if __name__ == "__main__":

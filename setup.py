@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 
 setup(
@@ -11,26 +11,20 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
+    # The files a Hub model folder holds (copied next to the weights), and the two run scripts.
     py_modules=[
         "configuration_sam_audio",
         "feature_extraction_sam_audio",
         "modeling_sam_audio",
-        "lora_sam_audio",
-        "data_sam_audio",
-        "evaluation_sam_audio",
-        "hub_sam_audio",
+        "pipeline_sam_audio",
+        "audio_io_sam_audio",
         "run_raga_classification",
         "run_pretraining",
-        "synthetic_ragas",
-        "raga_synthesis",
-        "raga_conditions",
-        "pipeline_sam_audio",
-        "predict_sam_audio",
-        "visualization_sam_audio",
     ],
-    entry_points={"console_scripts": ["sam-audio-predict=predict_sam_audio:main"]},
-    packages=["sam_audio_metrics.accuracy", "sam_audio_metrics.f1"],
-    package_data={"sam_audio_metrics.accuracy": ["*.py"], "sam_audio_metrics.f1": ["*.py"]},
+    # Everything else: data, the synthetic corpus, evaluation and metrics, Hub helpers, the CLI, pictures.
+    packages=find_packages(include=["sam_audio_raga", "sam_audio_raga.*"]),
+    package_data={"sam_audio_raga": ["metrics/*/*.py"]},
+    entry_points={"console_scripts": ["sam-audio-predict=sam_audio_raga.predict:main"]},
     install_requires=[
         "torch>=2.8,<2.15",
         "torchaudio>=2.8,<2.12",

@@ -52,7 +52,7 @@ import numpy as np
 import torch
 import transformers
 
-from synthetic_ragas import SyntheticRagaConfig, config_fingerprint, load_synthetic_dataset
+from sam_audio_raga.synthetic import SyntheticRagaConfig, config_fingerprint, load_synthetic_dataset
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,19 +88,19 @@ CONDITIONS = {
 
 
 def corpus_config(variant: str, quick: bool) -> SyntheticRagaConfig:
-    """The corpus of one variant; a clear exit when this `synthetic_ragas.py` cannot make it."""
+    """The corpus of one variant; a clear exit when this `sam_audio_raga.synthetic` cannot make it."""
     sizes = QUICK_CORPUS if quick else CORPUS
     if "variant" not in {field.name for field in dataclasses.fields(SyntheticRagaConfig)}:
         if variant != "standard":
             raise SystemExit(
-                f"error: variant {variant!r} needs `SyntheticRagaConfig(variant=...)`, which this synthetic_ragas.py "
-                "does not have yet; run with `--variants standard`."
+                f"error: variant {variant!r} needs `SyntheticRagaConfig(variant=...)`, which this "
+                "sam_audio_raga.synthetic does not have yet; run with `--variants standard`."
             )
         return SyntheticRagaConfig(**sizes)
     try:
         return SyntheticRagaConfig(**sizes, variant=variant)
     except ValueError as error:
-        raise SystemExit(f"error: synthetic_ragas.py rejects variant {variant!r}: {error}") from None
+        raise SystemExit(f"error: sam_audio_raga.synthetic rejects variant {variant!r}: {error}") from None
 
 
 def _recordings_by_raga(ragas: list[str], recordings: list[str]) -> dict[str, list[str]]:

@@ -36,7 +36,7 @@ def build_model(directory: Path) -> None:
     from feature_extraction_sam_audio import SamAudioFeatureExtractor
     from modeling_sam_audio import SamAudioForAudioClassification
     from pipeline_sam_audio import save_pretrained_with_pipeline
-    from synthetic_ragas import RAGA_NAMES
+    from sam_audio_raga.synthetic import RAGA_NAMES
 
     config = SamAudioConfig(
         id2label=dict(enumerate(RAGA_NAMES)), label2id={name: index for index, name in enumerate(RAGA_NAMES)}
@@ -51,7 +51,7 @@ def write_recording(path: Path, minutes: float, sampling_rate: int, audio_format
     import numpy as np
     import soundfile as sf
 
-    from synthetic_ragas import generate_clip
+    from sam_audio_raga.synthetic import generate_clip
 
     rng = np.random.default_rng(0)
     ragas = [("Kalyani", "violin"), ("Todi", "voice"), ("Varali", "flute"), ("Hamsanaadam", "veena")]

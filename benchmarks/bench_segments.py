@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from synthetic_ragas import RAGA_NAMES, SyntheticRagaConfig, load_synthetic_dataset
+from sam_audio_raga.synthetic import RAGA_NAMES, SyntheticRagaConfig, load_synthetic_dataset
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,8 +106,8 @@ def held_out_clips(count: int, variant: str, cache_dir: Path | None) -> list[np.
         config = SyntheticRagaConfig(**sizes)
     else:
         raise SystemExit(
-            f"error: variant {variant!r} needs `SyntheticRagaConfig(variant=...)`, which this synthetic_ragas.py does "
-            "not have yet; run with `--variant standard`."
+            f"error: variant {variant!r} needs `SyntheticRagaConfig(variant=...)`, which this "
+            "sam_audio_raga.synthetic does not have yet; run with `--variant standard`."
         )
     corpus = load_synthetic_dataset(config, cache_dir=cache_dir)
     # Rows are ordered by raga; interleave them so any `count` takes every raga in turn.

@@ -43,9 +43,6 @@ SAMPLING_RATE = 16000
 NUM_LABELS = 8
 NUM_THREADS = 2
 SEED = 0
-# Loss weights of config.yaml (`mask_weight`, `contrastive_weight`), as `SamAudioTrainer.compute_loss` applies them.
-MASK_WEIGHT = 0.5
-CONTRASTIVE_WEIGHT = 0.3
 MATMUL_SIZE = 2048
 # A sample is clean when other processes used less than this many CPUs on average while it ran.
 MAX_OTHER_CPUS = 0.1
@@ -129,10 +126,19 @@ def make_inputs(name: str, batch_size: int, seconds: float, labels: bool) -> dic
     return inputs
 
 
-def training_loss(name: str, outputs) -> torch.Tensor:
-    if CONFIGS[name][0] == "sam_audio":
-        return outputs.loss + MASK_WEIGHT * outputs.masked_segment_loss + CONTRASTIVE_WEIGHT * outputs.contrastive_loss
-    return outputs.loss
+def training_loss_of(name: str, model: torch.nn.Module) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    """The training loss of a batch: for SAM-Audio, `SamAudioTrainer.compute_loss` with the loss weights of
+    config.yaml; for the others, the model's own loss."""
+    if CONFIGS[name][0] != "sam_audio":
+        return lambda inputs: model(**inputs).loss
+    from run_raga_classification import SamAudioTrainer, parse_arguments
+
+    output_dir = tempfile.mkdtemp(prefix="bench_speed_")
+    *_, training_args = parse_arguments(
+        ["--config", str(REPO_ROOT / "config.yaml"), "--output_dir", output_dir, "--report_to", "none"]
+    )
+    trainer = SamAudioTrainer(model=model, args=training_args)
+    return lambda inputs: trainer.compute_loss(model, inputs)
 
 
 def stft_flops(model: torch.nn.Module, batch_size: int, num_samples: int) -> int:
@@ -256,14 +262,16 @@ def benchmark(name: str, args: argparse.Namespace) -> dict:
     # Fused AdamW is what `TrainingArguments` picks by default (`optim="adamw_torch_fused"`).
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0, fused=True)
 
+    training_loss = training_loss_of(name, model)
+
     def train_step():
         optimizer.zero_grad(set_to_none=True)
-        training_loss(name, model(**inputs)).backward()
+        training_loss(inputs).backward()
         optimizer.step()
 
     def forward_backward():
         optimizer.zero_grad(set_to_none=True)
-        training_loss(name, model(**inputs)).backward()
+        training_loss(inputs).backward()
 
     result["train_flops_per_step"] = count_flops(forward_backward) + stft_flops(
         model, args.train_batch_size, inputs["input_values"].shape[-1]
@@ -378,6 +386,7 @@ def profile(name: str, args: argparse.Namespace) -> None:
 
     infer_inputs = make_inputs(name, 1, args.clip_seconds, labels=False)
     train_inputs = make_inputs(name, args.train_batch_size, args.crop_seconds, labels=True)
+    training_loss = training_loss_of(name, model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0, fused=True)
 
     def infer():
@@ -388,7 +397,7 @@ def profile(name: str, args: argparse.Namespace) -> None:
         model.train()
         optimizer.zero_grad(set_to_none=True)
         with record_function("## (forward)"):
-            loss = training_loss(name, model(**train_inputs))
+            loss = training_loss(train_inputs)
         with record_function("## (backward)"):
             loss.backward()
         with record_function("## (optimizer step)"):

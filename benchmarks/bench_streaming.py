@@ -39,7 +39,7 @@ def write_corpus(
     """`num_shards` parquet files of `clips_per_shard` rows (raga as a ClassLabel); returns the bytes written."""
     import datasets
 
-    from synthetic_ragas import RAGA_NAMES, SyntheticRagaConfig, build_synthetic_dataset
+    from sam_audio_raga.synthetic import RAGA_NAMES, SyntheticRagaConfig, build_synthetic_dataset
 
     pool = build_synthetic_dataset(
         SyntheticRagaConfig(recordings_per_raga=pool_recordings, clips_per_recording=4, clip_seconds=20.0)

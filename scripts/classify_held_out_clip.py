@@ -11,7 +11,7 @@ import argparse
 import numpy as np
 from transformers import pipeline
 
-from synthetic_ragas import (
+from sam_audio_raga.synthetic import (
     RAGA_NAMES,
     TIMBRES,
     SyntheticRagaConfig,

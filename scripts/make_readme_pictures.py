@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from predict_sam_audio import main as predict
-from raga_synthesis import generate_clip, sample_recording_style
+from sam_audio_raga.predict import main as predict
+from sam_audio_raga.synthetic import generate_clip, sample_recording_style
 
 
 CONCERT = (("Kalyani", 60.0), ("Todi", 60.0), ("Hamsanaadam", 60.0))

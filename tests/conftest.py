@@ -44,7 +44,7 @@ def make_tiny_model():
 
     from configuration_sam_audio import SamAudioConfig
     from modeling_sam_audio import SamAudioForAudioClassification
-    from synthetic_ragas import RAGA_NAMES
+    from sam_audio_raga.synthetic import RAGA_NAMES
 
     def make(labels: list[str] = RAGA_NAMES):
         config = SamAudioConfig(

@@ -23,7 +23,7 @@ gr = pytest.importorskip("gradio", reason="the web demo is an optional extra: pi
 import app  # noqa: E402
 from feature_extraction_sam_audio import SamAudioFeatureExtractor  # noqa: E402
 from pipeline_sam_audio import SamAudioClassificationPipeline, save_pretrained_with_pipeline  # noqa: E402
-from synthetic_ragas import RAGA_NAMES, generate_clip  # noqa: E402
+from sam_audio_raga.synthetic import RAGA_NAMES, generate_clip  # noqa: E402
 
 
 ROOT = Path(__file__).resolve().parent.parent

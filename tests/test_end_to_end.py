@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from transformers import pipeline
 
-from synthetic_ragas import SyntheticRagaConfig, load_synthetic_dataset
+from sam_audio_raga.synthetic import SyntheticRagaConfig, load_synthetic_dataset
 
 
 # Kalyani (S R2 G3 M2 P D2 N3) and Todi (S R1 G2 M1 P D1 N2) share only Sa and Pa.

@@ -1,10 +1,6 @@
 """A saved folder is what a Hub upload holds: it must load with the Auto classes in a process without this package."""
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -12,6 +8,7 @@ import torch
 
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from modeling_sam_audio import SamAudioForAudioClassification, SamAudioModel
+from testing_utils import run_isolated
 
 
 RAGAS = ["Kalyani", "Kharaharapriya", "Mayamalavagoulai", "Todi"]
@@ -29,24 +26,6 @@ def saved_model(tmp_path_factory, make_tiny_model):
         inputs = SamAudioFeatureExtractor()(clip, sampling_rate=16000, return_tensors="pt")
         np.save(directory / "expected_logits.npy", model(**inputs).logits.numpy())
     return directory
-
-
-def run_isolated(script: str, cwd, hf_home) -> dict:
-    """Run `script` in a fresh interpreter whose import path does not include this repository."""
-    environment = {
-        key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "HF_MODULES_CACHE", "HF_HOME")
-    }
-    environment.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", PYTHONNOUSERSITE="1")
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", textwrap.dedent(script)],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_saved_folder_holds_code_and_auto_map(saved_model):

@@ -17,79 +17,11 @@ from modeling_sam_audio import (
     _mel_filterbank,
     _segment_contrastive_loss,
 )
-from raga_synthesis import generate_clip
+from sam_audio_raga.synthetic import generate_clip
+from testing_utils import SamAudioModelTester
 
 
 FRONTENDS = ("log_frequency", "log_mel", "waveform")
-
-
-class SamAudioModelTester:
-    """Tiny configurations and inputs, in the pattern of transformers' model testers."""
-
-    def __init__(self, frontend: str = "log_frequency", batch_size: int = 3, num_samples: int = 1600):
-        self.frontend = frontend
-        self.batch_size = batch_size
-        self.num_samples = num_samples
-        self.num_labels = 4
-
-    def get_config(self, **overrides) -> SamAudioConfig:
-        spectral = {"n_fft": 128, "hop_length": 32, "num_mel_bins": 8, "min_frequency": 250.0, "num_octaves": 3}
-        conv = (
-            {"conv_dim": (8, 8), "conv_kernel": (10, 3), "conv_stride": (5, 2)}
-            if self.frontend == "waveform"
-            else {"conv_dim": (8, 8), "conv_kernel": (3, 3), "conv_stride": (1, 2)}
-        )
-        kwargs = {
-            "frontend": self.frontend,
-            "hidden_size": 16,
-            "num_attention_heads": 2,
-            "intermediate_size": 32,
-            "num_segment_tokens": 4,
-            "num_segment_layers": 2,
-            "num_conv_pos_embeddings": 3,
-            "num_conv_pos_embedding_groups": 4,
-            "bins_per_semitone": 1,
-            "contrastive_proj_size": 8,
-            "mask_time_prob": 0.3,
-            "mask_time_length": 2,
-            "mask_time_min_masks": 1,
-            "num_labels": self.num_labels,
-            **spectral,
-            **conv,
-            **overrides,
-        }
-        return SamAudioConfig(**kwargs)
-
-    def prepare_config_and_inputs(self):
-        config = self.get_config()
-        input_values = torch.randn(self.batch_size, self.num_samples)
-        attention_mask = torch.ones(self.batch_size, self.num_samples, dtype=torch.long)
-        attention_mask[-1, self.num_samples // 2 :] = 0
-        input_values[-1, self.num_samples // 2 :] = 0.0
-        labels = torch.tensor([0, 1, 0])[: self.batch_size]
-        return config, input_values, attention_mask, labels
-
-    def prepare_config_and_inputs_for_common(self):
-        config, input_values, attention_mask, _ = self.prepare_config_and_inputs()
-        return config, {"input_values": input_values, "attention_mask": attention_mask}
-
-    def create_and_check_model(self, config, input_values, attention_mask):
-        model = SamAudioModel(config).eval()
-        with torch.no_grad():
-            outputs = model(input_values, attention_mask=attention_mask)
-        num_frames = model._get_feat_extract_output_lengths(self.num_samples)
-        assert outputs.last_hidden_state.shape == (self.batch_size, num_frames, config.hidden_size)
-        assert outputs.segment_states.shape == (self.batch_size, config.num_segment_tokens, config.hidden_size)
-        assert outputs.extract_features.shape == (self.batch_size, num_frames, config.conv_dim[-1])
-        assert outputs.masked_segment_loss is None
-
-    def create_and_check_for_audio_classification(self, config, input_values, attention_mask, labels):
-        model = SamAudioForAudioClassification(config).eval()
-        with torch.no_grad():
-            outputs = model(input_values, attention_mask=attention_mask, labels=labels)
-        assert outputs.logits.shape == (self.batch_size, config.num_labels)
-        assert outputs.loss.shape == ()
-        assert torch.equal(outputs.loss, outputs.classification_loss)
 
 
 ALL_MODEL_CLASSES = (SamAudioModel, SamAudioForAudioClassification, SamAudioForPreTraining)

@@ -12,19 +12,17 @@ import soundfile as sf
 import torch
 from torchcodec.decoders import AudioDecoder
 
-import pipeline_sam_audio
+import audio_io_sam_audio
+from audio_io_sam_audio import DECODE_CHUNK_SECONDS, read_audio_segment
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from pipeline_sam_audio import (
     CUSTOM_PIPELINE_ENTRY,
-    DECODE_CHUNK_SECONDS,
     SamAudioClassificationPipeline,
     _iter_windows,
-    _resample_stream,
     plan_windows,
-    read_audio_segment,
     save_pretrained_with_pipeline,
 )
-from synthetic_ragas import generate_clip
+from sam_audio_raga.synthetic import generate_clip
 
 
 RATE = 16000
@@ -324,27 +322,11 @@ def test_streamed_windows_match_the_plan(chunk):
             assert all(np.array_equal(samples, signal[start:end]) for start, end, samples in windows)
 
 
-@pytest.mark.parametrize("orig_rate", [44100, 22050, 48000, 8000])
-def test_streaming_resampler_matches_resampling_the_whole_signal(orig_rate):
-    import torchaudio.functional
-
-    signal = np.random.default_rng(0).standard_normal(orig_rate * 3 + 123).astype(np.float32)
-    expected = torchaudio.functional.resample(torch.from_numpy(signal), orig_rate, RATE).numpy()
-    sizes = [1000, orig_rate, 5, 2 * orig_rate + 17]
-    chunks, start = [], 0
-    while start < signal.size:
-        chunks.append(signal[start : start + sizes[len(chunks) % len(sizes)]])
-        start += chunks[-1].size
-    streamed = np.concatenate(list(_resample_stream(iter(chunks), orig_rate, RATE)))
-    assert streamed.shape == expected.shape
-    np.testing.assert_allclose(streamed, expected, atol=1e-5)
-
-
 def test_files_are_decoded_in_pieces_never_whole(classifier, tmp_path, monkeypatch):
     path = tmp_path / "long.flac"
     sf.write(path, generate_clip("Kalyani", 146.8, "veena", seconds=150.0, rng=np.random.default_rng(3)), RATE)
     requested = []
-    read_frames = pipeline_sam_audio._frame_range_reader()
+    read_frames = audio_io_sam_audio._frame_range_reader()
 
     def spy(handle, start_seconds, stop_seconds):
         requested.append((start_seconds, stop_seconds))
@@ -353,27 +335,13 @@ def test_files_are_decoded_in_pieces_never_whole(classifier, tmp_path, monkeypat
     def refuse(self):
         raise AssertionError("the whole file was decoded at once")
 
-    monkeypatch.setattr(pipeline_sam_audio, "_frame_range_reader", lambda: spy)
+    monkeypatch.setattr(audio_io_sam_audio, "_frame_range_reader", lambda: spy)
     monkeypatch.setattr(AudioDecoder, "get_all_samples", refuse)
     result = classifier(path, return_timeline=True)
     assert len(result["timeline"]) == 8  # 150 s: seven 20 s windows and a 10 s tail kept on its own
     assert len(requested) == 3 and all(stop - start == DECODE_CHUNK_SECONDS for start, stop in requested)
     segment = read_audio_segment(path, 20.0, 40.0)
     assert segment.shape == (20 * RATE,)
-
-
-@pytest.mark.parametrize("frame_level", [True, False])
-def test_pieces_join_into_the_whole_file(audio_files, monkeypatch, frame_level):
-    """Pieces start where the previous piece's last frame ended: no sample lost or repeated, with either reader."""
-    monkeypatch.setattr(pipeline_sam_audio, "DECODE_CHUNK_SECONDS", 7)
-    if not frame_level:  # a torchcodec without the frame-level function: the public, slower method
-        monkeypatch.setattr(pipeline_sam_audio, "_frame_range_reader", lambda: None)
-    for kind in ("flac", "mp3"):
-        whole = AudioDecoder(str(audio_files[kind])).get_all_samples().data.numpy().mean(axis=0)  # the channels' mean
-        stream = pipeline_sam_audio._open_decoder(str(audio_files[kind]), kind)
-        pieces = list(stream.chunks())
-        assert len(pieces) == 5 and stream.sampling_rate == 44100
-        np.testing.assert_array_equal(np.concatenate(pieces), whole)
 
 
 def test_bytes_and_audio_decoder_inputs(classifier, audio_files, array_result):

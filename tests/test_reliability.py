@@ -18,12 +18,12 @@ import pytest
 import soundfile
 from transformers.testing_utils import slow
 
-from data_sam_audio import stratified_group_split
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from pipeline_sam_audio import save_pretrained_with_pipeline
-from run_raga_classification import last_complete_checkpoint
-from synthetic_ragas import SyntheticRagaConfig, generate_clip, load_synthetic_dataset
-from test_run_raga_classification import ROOT, TINY_DATA, TINY_MODEL, TINY_RUN, run_script
+from sam_audio_raga.cli import last_complete_checkpoint
+from sam_audio_raga.data import stratified_group_split
+from sam_audio_raga.synthetic import SyntheticRagaConfig, generate_clip, load_synthetic_dataset
+from testing_utils import ROOT, TINY_DATA, TINY_MODEL, TINY_RUN, run_script
 
 
 TINY = SyntheticRagaConfig(recordings_per_raga=2, clips_per_recording=2, clip_seconds=3.0)
@@ -313,7 +313,7 @@ def test_a_one_hour_file_streams_through_the_cli_in_bounded_memory(tmp_path, mak
     # Peak RSS of a fresh process from VmHWM (a child's ru_maxrss starts at pytest's RSS at the fork). The two
     # minutes come first, in the same process: two decoded pieces and full batches of 3 windows, as in the hour.
     script = (
-        "import json, sys, predict_sam_audio\n"
+        "import json, sys\nfrom sam_audio_raga import predict as predict_sam_audio\n"
         "def peak_kib():\n"
         "    status = open('/proc/self/status').read().splitlines()\n"
         "    return int(next(line for line in status if line.startswith('VmHWM:')).split()[1])\n"

@@ -16,7 +16,7 @@ import run_pretraining
 import run_raga_classification
 from configuration_sam_audio import SamAudioConfig
 from modeling_sam_audio import SamAudioForAudioClassification
-from test_run_raga_classification import ROOT, TINY_DATA, TINY_MODEL
+from testing_utils import ROOT, TINY_DATA, TINY_MODEL
 
 
 TINY_PRETRAINING = [
@@ -170,7 +170,7 @@ def test_the_output_fine_tunes_fully_and_with_lora_from_the_pretrained_weights(p
 
 
 def test_a_labelled_dataset_pretrains_with_its_labels_unused(tmp_path):
-    from synthetic_ragas import SyntheticRagaConfig, load_synthetic_dataset
+    from sam_audio_raga.synthetic import SyntheticRagaConfig, load_synthetic_dataset
 
     tiny = SyntheticRagaConfig(recordings_per_raga=2, clips_per_recording=2, clip_seconds=3.0)
     corpus = load_synthetic_dataset(tiny)

@@ -1,10 +1,6 @@
 """The training script: argument precedence, the loss it optimises, the split, offline behaviour and CLI runs."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,35 +8,11 @@ import torch
 from datasets import Dataset
 
 from configuration_sam_audio import SamAudioConfig
-from data_sam_audio import SamAudioDataCollator, stratified_group_split
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from modeling_sam_audio import SamAudioForAudioClassification
 from run_raga_classification import SamAudioTrainer, SamAudioTrainingArguments, cli, parse_arguments
-from test_hub_loading import run_isolated
-
-
-ROOT = Path(__file__).resolve().parent.parent
-TINY_MODEL = [
-    "--hidden_size", "32", "--num_attention_heads", "2", "--intermediate_size", "64",
-    "--num_segment_tokens", "4", "--num_segment_layers", "1", "--conv_dim", "16", "16",
-]  # fmt: skip
-TINY_DATA = [
-    "--dataset_name", "synthetic", "--synthetic_recordings_per_raga", "2", "--synthetic_clips_per_recording", "2",
-    "--synthetic_clip_seconds", "3", "--max_length_seconds", "2", "--group_column_name", "recording_id",
-]  # fmt: skip
-TINY_RUN = [
-    "--epochs", "1", "--batch-size", "4", "--per_device_eval_batch_size", "8", "--logging_steps", "1",
-    "--report_to", "none", "--dataloader_num_workers", "0", "--save_total_limit", "1", "--seed", "3",
-]  # fmt: skip
-
-
-def run_script(
-    arguments: list[str], tmp_path: Path, launcher: list[str] | None = None, **env
-) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "SAM_AUDIO_CACHE": str(tmp_path / "cache")}
-    environment.update(HF_HUB_OFFLINE="1", WANDB_MODE="disabled", **env)
-    command = (launcher or [sys.executable]) + [str(ROOT / "run_raga_classification.py"), *arguments]
-    return subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600)
+from sam_audio_raga.data import SamAudioDataCollator, stratified_group_split
+from testing_utils import TINY_DATA, TINY_MODEL, TINY_RUN, run_isolated, run_script
 
 
 def test_yaml_values_are_used_and_command_line_flags_win(tmp_path):
@@ -185,7 +157,7 @@ def test_a_test_split_is_scored_once_with_the_kept_model_and_reported_in_the_car
     """A dataset's `test` split never picks the checkpoint; its metrics are those of the saved model on it."""
     from datasets import DatasetDict
 
-    from synthetic_ragas import SyntheticRagaConfig, load_synthetic_dataset
+    from sam_audio_raga.synthetic import SyntheticRagaConfig, load_synthetic_dataset
 
     corpus = load_synthetic_dataset(
         SyntheticRagaConfig(recordings_per_raga=3, clips_per_recording=1, clip_seconds=3.0, seed=4),
@@ -221,7 +193,7 @@ def test_split_names_pick_the_training_and_validation_splits(tmp_path, capsys):
     names the validation split, and a dataset without it has the training split divided."""
     from datasets import DatasetDict
 
-    from synthetic_ragas import SyntheticRagaConfig, load_synthetic_dataset
+    from sam_audio_raga.synthetic import SyntheticRagaConfig, load_synthetic_dataset
 
     corpus = load_synthetic_dataset(
         SyntheticRagaConfig(recordings_per_raga=2, clips_per_recording=2, clip_seconds=3.0),

@@ -152,7 +152,11 @@ def audiofolder(tmp_path_factory):
 def test_the_stock_audio_classification_flow_runs_on_a_saved_folder(saved_model, audiofolder, tmp_path):
     output_dir = tmp_path / "out"
     report = run_stock_flow(
-        str(saved_model), str(audiofolder), str(output_dir), str(ROOT / "sam_audio_metrics" / "accuracy"), cwd=tmp_path
+        str(saved_model),
+        str(audiofolder),
+        str(output_dir),
+        str(ROOT / "sam_audio_raga" / "metrics" / "accuracy"),
+        cwd=tmp_path,
     )
     assert report["module"].startswith("transformers_modules")
     # freeze_feature_encoder() froze the conv feature encoder, and only it; the rest still trains.

@@ -16,7 +16,10 @@ import soundfile as sf
 from transformers.testing_utils import slow
 
 from configuration_sam_audio import SamAudioConfig
-from data_sam_audio import (
+from feature_extraction_sam_audio import SamAudioFeatureExtractor
+from modeling_sam_audio import SamAudioForAudioClassification
+from run_raga_classification import SamAudioTrainer, SamAudioTrainingArguments, cli, main
+from sam_audio_raga.data import (
     RagaAudioTransform,
     SamAudioDataCollator,
     declared_label_names,
@@ -24,9 +27,6 @@ from data_sam_audio import (
     in_validation_split,
     streaming_training_set,
 )
-from feature_extraction_sam_audio import SamAudioFeatureExtractor
-from modeling_sam_audio import SamAudioForAudioClassification
-from run_raga_classification import SamAudioTrainer, SamAudioTrainingArguments, cli, main
 
 
 ROOT = Path(__file__).resolve().parent.parent

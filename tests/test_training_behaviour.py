@@ -12,7 +12,7 @@ import yaml
 from safetensors.torch import load_file
 
 from run_raga_classification import parse_arguments
-from synthetic_ragas import SyntheticRagaConfig, load_synthetic_dataset
+from sam_audio_raga.synthetic import SyntheticRagaConfig, load_synthetic_dataset
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,3 +121,29 @@ def test_fine_tuning_on_other_ragas_keeps_the_encoder_and_starts_a_new_head(sele
     assert torch.equal(tuned["classifier.bias"], torch.zeros(3)) and base["classifier.bias"].abs().max() > 0
     base_extractor = json.loads((selected_run / "preprocessor_config.json").read_text())
     assert json.loads((fine_tuned / "preprocessor_config.json").read_text()) == base_extractor
+
+
+def test_the_model_folder_gets_its_weights_once_and_the_long_audio_pipeline(
+    tmp_path, run_training, tiny_model_flags, quick_run_flags, monkeypatch
+):
+    from transformers import PreTrainedModel
+
+    output_dir = tmp_path / "out"
+    writes = []
+    save_pretrained = PreTrainedModel.save_pretrained
+
+    def counted(self, save_directory, *args, **kwargs):
+        writes.append(Path(save_directory).resolve())
+        return save_pretrained(self, save_directory, *args, **kwargs)
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", counted)
+    arguments = [*TINY_DATA, *tiny_model_flags, *quick_run_flags, "--epochs", "1", "--output_dir", str(output_dir)]
+    status, stderr = run_training(arguments)
+    assert status == 0, stderr[-3000:]
+    assert writes.count(output_dir.resolve()) == 1, writes
+    assert (output_dir / "pipeline_sam_audio.py").is_file() and (output_dir / "audio_io_sam_audio.py").is_file()
+    config = json.loads((output_dir / "config.json").read_text())
+    assert (
+        config["custom_pipelines"]["audio-classification"]["impl"]
+        == "pipeline_sam_audio.SamAudioClassificationPipeline"
+    )

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
-from synthetic_ragas import RAGA_NAMES, generate_clip
-from visualization_sam_audio import compute_segment_attention, plot_segment_attention, plot_timeline
+from sam_audio_raga.synthetic import RAGA_NAMES, generate_clip
+from sam_audio_raga.visualization import compute_segment_attention, plot_segment_attention, plot_timeline
 
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -12,7 +12,7 @@ from transformers.utils import logging
 logger = logging.get_logger(__name__)
 
 # Metric modules shipped with the package, so that `evaluate.load` needs no Hub access.
-METRICS_DIR = Path(__file__).resolve().parent / "sam_audio_metrics"
+METRICS_DIR = Path(__file__).resolve().parent / "metrics"
 
 
 def build_compute_metrics(labels: list[str]) -> Callable[[EvalPrediction], dict[str, float]]:

@@ -7,7 +7,7 @@ Usage:
                       [--no-progress] [--trust-remote-code]
     sam-audio-predict FOLDER_OR_AUDIO... --model DIR_OR_ID --output results.jsonl [--workers N] [...]
 
-(or `python -m predict_sam_audio ...`). Each file is decoded in pieces and classified in windows by
+(or `python -m sam_audio_raga.predict ...`). Each file is decoded in pieces and classified in windows by
 `SamAudioClassificationPipeline` (see `pipeline_sam_audio`), so whole concerts in any format FFmpeg reads work. A
 folder stands for every audio file under it (`AUDIO_EXTENSIONS`, searched recursively, hidden files left out).
 
@@ -120,16 +120,12 @@ import torch
 from transformers import pipeline
 from transformers.utils import logging
 
-from data_sam_audio import AUDIO_EXTENSIONS, find_audio_files
+from audio_io_sam_audio import read_audio_segment
 from modeling_sam_audio import register_auto_classes
-from pipeline_sam_audio import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_WINDOW_SECONDS,
-    TASK,
-    SamAudioClassificationPipeline,
-    read_audio_segment,
-)
-from visualization_sam_audio import plot_segment_attention, plot_timeline
+from pipeline_sam_audio import DEFAULT_BATCH_SIZE, DEFAULT_WINDOW_SECONDS, TASK, SamAudioClassificationPipeline
+
+from .data import AUDIO_EXTENSIONS, find_audio_files
+from .visualization import plot_segment_attention, plot_timeline
 
 
 logger = logging.get_logger(__name__)

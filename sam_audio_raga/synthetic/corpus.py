@@ -1,18 +1,18 @@
 """Seeded synthetic Carnatic raga dataset: the offline stand-in for the `sarayusapa/carnatic-ragas` Hub dataset.
 
-The audio comes from `raga_synthesis.py` (see there for how a clip is made) and, for the `"hard"` variant, the concert
-conditions of `raga_conditions.py`; this module cuts recordings into clips, builds, caches and exports the
-`datasets.Dataset`, and re-exports the raga tables and `generate_clip`.
+The audio comes from `render.py` (see there for how a clip is made) and, for the `"hard"` variant, the concert
+conditions of `conditions.py`; this module cuts recordings into clips and builds, caches and exports the
+`datasets.Dataset`.
 
 Example:
 
 ```python
->>> from synthetic_ragas import SyntheticRagaConfig, load_synthetic_dataset
+>>> from sam_audio_raga.synthetic import SyntheticRagaConfig, load_synthetic_dataset
 >>> ds = load_synthetic_dataset(SyntheticRagaConfig(recordings_per_raga=2, clips_per_recording=2, clip_seconds=5.0))
 >>> ds[0]["raga"], ds[0]["recording_id"], ds[0]["audio"]["array"].shape
 ```
 
-Command line: `python -m synthetic_ragas --output DIR --format audiofolder [--variant hard]`.
+Command line: `python -m sam_audio_raga.synthetic --output DIR --format audiofolder [--variant hard]`.
 """
 
 import argparse
@@ -33,21 +33,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from transformers.utils import logging
 
-from raga_conditions import RecordingConditions, sample_recording_conditions, schedule_events
-from raga_synthesis import (
-    _DEFAULT_SNR_RANGE_DB,
-    RAGA_NAMES,
-    RAGAS,
-    TIMBRES,
-    RagaSpec,
-    RecordingStyle,
-    _check_int,
-    _is_real,
-    _peak_normalize,
-    _render_recording,
-    generate_clip,
-    sample_recording_style,
-)
+from .conditions import RecordingConditions, sample_recording_conditions, schedule_events
+from .ragas import RAGA_NAMES, TIMBRES
+from .render import check_int, is_real, peak_normalize, render_recording
+from .style import DEFAULT_SNR_RANGE_DB, RecordingStyle, sample_recording_style
 
 
 if TYPE_CHECKING:
@@ -56,8 +45,8 @@ if TYPE_CHECKING:
 
 logger = logging.get_logger(__name__)
 
-# Bump whenever the synthesis in `raga_synthesis.py` changes, so cached datasets built by an older generator are not
-# reused.
+# Bump whenever the synthesis (`render.py`, `melody.py`, `ragas.py`, `style.py`, `conditions.py`, `accompaniment.py`,
+# `dsp.py`) changes, so cached datasets built by an older generator are not reused.
 GENERATOR_VERSION = 1
 VARIANTS = ("standard", "hard")
 # Columns describing each clip's recording conditions, and their Arrow types.
@@ -85,7 +74,7 @@ class SyntheticRagaConfig:
 
     The `"standard"` variant is a soloist over a steady Sa-Pa tanpura, mild noise and a mild room: easy for a model
     and for a pitch-class baseline alike. The `"hard"` variant draws per recording, independently and identically
-    for every raga, the concert conditions of `raga_conditions.RecordingConditions` (ranges there):
+    for every raga, the concert conditions of `conditions.RecordingConditions` (ranges there):
 
     - a faint tanpura, 6 to 30 dB under the soloist, fading out for 3-8 s stretches in 30 % of the recordings;
     - a Sa-Ma tanpura instead of Sa-Pa in a third of the recordings;
@@ -129,7 +118,7 @@ class SyntheticRagaConfig:
     # Range of the performer's tonic in Hz.
     tonic_range_hz: tuple[float, float] = (130.0, 280.0)
     # Range of the per-recording signal-to-noise ratio in dB.
-    snr_range_db: tuple[float, float] = _DEFAULT_SNR_RANGE_DB
+    snr_range_db: tuple[float, float] = DEFAULT_SNR_RANGE_DB
     # Melody timbres to use.
     timbres: tuple[str, ...] = TIMBRES
     # Seed of every random draw.
@@ -146,8 +135,8 @@ class SyntheticRagaConfig:
             ("sampling_rate", 8000, 192_000),
             ("seed", 0, 2**63 - 1),
         ):
-            object.__setattr__(self, name, _check_int(name, getattr(self, name), low, high))
-        if not _is_real(self.clip_seconds) or not 0.0 < self.clip_seconds <= 3600.0:
+            object.__setattr__(self, name, check_int(name, getattr(self, name), low, high))
+        if not is_real(self.clip_seconds) or not 0.0 < self.clip_seconds <= 3600.0:
             raise ValueError(f"clip_seconds must be a number in (0, 3600], got {self.clip_seconds!r}")
         object.__setattr__(self, "clip_seconds", float(self.clip_seconds))
         object.__setattr__(self, "tonic_range_hz", _check_range("tonic_range_hz", self.tonic_range_hz, 40.0, 1000.0))
@@ -160,7 +149,7 @@ class SyntheticRagaConfig:
         object.__setattr__(self, "timbres", timbres)
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        if self.variant == "hard" and self.snr_range_db != _DEFAULT_SNR_RANGE_DB:
+        if self.variant == "hard" and self.snr_range_db != DEFAULT_SNR_RANGE_DB:
             raise ValueError(
                 f"snr_range_db applies to the standard variant only (the hard variant draws 0-25 dB), got "
                 f"{self.snr_range_db!r} with variant='hard'"
@@ -178,12 +167,12 @@ def _check_range(name: str, value: object, low: float, high: float) -> tuple[flo
         pair = tuple(value)
     except TypeError:
         pair = ()
-    if len(pair) != 2 or not all(_is_real(v) for v in pair) or not low <= pair[0] <= pair[1] <= high:
+    if len(pair) != 2 or not all(is_real(v) for v in pair) or not low <= pair[0] <= pair[1] <= high:
         raise ValueError(f"{name} must be a pair (low, high) with {low} <= low <= high <= {high}, got {value!r}")
     return float(pair[0]), float(pair[1])
 
 
-def _recording_plan(config: SyntheticRagaConfig, raga_index: int) -> list[tuple[float, str]]:
+def recording_plan(config: SyntheticRagaConfig, raga_index: int) -> list[tuple[float, str]]:
     """
     Tonic and timbre of each recording of one raga. Tonics are stratified (one per slice of the log-frequency range,
     slices shuffled per raga) and timbres rotate identically for every raga, so even a small dataset gives no raga a
@@ -202,7 +191,7 @@ def _recording_plan(config: SyntheticRagaConfig, raga_index: int) -> list[tuple[
     return plan
 
 
-def _encode_flac(audio: np.ndarray, sampling_rate: int) -> bytes:
+def encode_flac(audio: np.ndarray, sampling_rate: int) -> bytes:
     """16-bit FLAC bytes (deterministic: FLAC stores no timestamps)."""
     import soundfile as sf
 
@@ -253,19 +242,19 @@ def build_synthetic_dataset(config: SyntheticRagaConfig) -> "datasets.Dataset":
     # one builder for all rows, using about twice the memory of the encoded audio.
     tables = []
     for i, raga in enumerate(RAGA_NAMES):
-        for j, (tonic, timbre) in enumerate(_recording_plan(config, i)):
+        for j, (tonic, timbre) in enumerate(recording_plan(config, i)):
             rng = np.random.default_rng([config.seed, 1, i, j])
             style = sample_recording_style(rng, config.snr_range_db)
             conditions = sample_recording_conditions(rng) if config.variant == "hard" else None
             n_samples = clip_samples * config.clips_per_recording
-            audio, _ = _render_recording(
+            audio, _ = render_recording(
                 raga, tonic, timbre, style, n_samples, config.sampling_rate, rng, conditions=conditions
             )
             recording_id = f"{raga}-{j:02d}"
             clips = [
                 {
-                    "bytes": _encode_flac(
-                        _peak_normalize(audio[k * clip_samples : (k + 1) * clip_samples]), config.sampling_rate
+                    "bytes": encode_flac(
+                        peak_normalize(audio[k * clip_samples : (k + 1) * clip_samples]), config.sampling_rate
                     ),
                     "path": f"{recording_id}_{k:02d}.flac",
                 }
@@ -326,7 +315,7 @@ def config_fingerprint(config: SyntheticRagaConfig) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _default_cache_dir() -> Path:
+def default_cache_dir() -> Path:
     """`$SAM_AUDIO_CACHE/synthetic` if the package cache root is set, else `~/.cache/sam_audio/synthetic`."""
     root = os.environ.get("SAM_AUDIO_CACHE")
     return (Path(root) if root else Path.home() / ".cache" / "sam_audio") / "synthetic"
@@ -353,7 +342,7 @@ def load_synthetic_dataset(
     import datasets
 
     config = SyntheticRagaConfig() if config is None else config
-    root = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = root / f"v{GENERATOR_VERSION}-{config_fingerprint(config)}"
     if (target / "dataset_info.json").is_file():
         logger.info(f"Loading synthetic raga dataset from cache {target}")
@@ -420,11 +409,11 @@ def export_synthetic_dataset(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point: `python -m synthetic_ragas --output DIR [--format ...]`."""
+    """Command-line entry point: `python -m sam_audio_raga.synthetic --output DIR [--format ...]`."""
     import logging as std_logging
 
     parser = argparse.ArgumentParser(
-        prog="python -m synthetic_ragas", description="Export a seeded synthetic Carnatic raga dataset."
+        prog="python -m sam_audio_raga.synthetic", description="Export a seeded synthetic Carnatic raga dataset."
     )
     parser.add_argument("--output", required=True, help="Destination folder (created if needed).")
     parser.add_argument(
@@ -471,24 +460,14 @@ def main(argv: list[str] | None = None) -> int:
 __all__ = [
     "CONDITION_COLUMNS",
     "GENERATOR_VERSION",
-    "RAGAS",
-    "RAGA_NAMES",
-    "TIMBRES",
     "VARIANTS",
-    "RagaSpec",
-    "RecordingConditions",
-    "RecordingStyle",
     "SyntheticRagaConfig",
     "build_synthetic_dataset",
     "config_fingerprint",
+    "default_cache_dir",
+    "encode_flac",
     "export_synthetic_dataset",
-    "generate_clip",
     "load_synthetic_dataset",
     "main",
-    "sample_recording_conditions",
-    "sample_recording_style",
+    "recording_plan",
 ]
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -26,11 +26,12 @@ from huggingface_hub import constants
 from transformers.utils import logging
 
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
-from hub_sam_audio import hub_unreachable_reason
+
+from .hub import hub_unreachable_reason
 
 
 if TYPE_CHECKING:
-    from synthetic_ragas import SyntheticRagaConfig
+    from .synthetic import SyntheticRagaConfig
 
 
 logger = logging.get_logger(__name__)
@@ -83,7 +84,7 @@ def load_raga_dataset(
     already) are iterated in `STREAMING_SHARDS` shards.
     """
     if name == SYNTHETIC:
-        from synthetic_ragas import load_synthetic_dataset
+        from .synthetic import load_synthetic_dataset
 
         loaded = datasets.DatasetDict({"train": load_synthetic_dataset(synthetic_config, cache_dir=cache_dir)})
         return _as_streaming(loaded) if streaming else loaded
@@ -171,6 +172,25 @@ def label_names_of(dataset: datasets.Dataset, label_column: str) -> list[str]:
     if isinstance(feature, datasets.ClassLabel):
         return list(feature.names)
     return sorted({str(value) for value in dataset[label_column]})
+
+
+def check_label_coverage(labels: Sequence[str], label_column: str, splits: dict) -> None:
+    """Every raga of the splits after the first (the training split) was trained on, and every raga is in `labels`.
+
+    `splits` maps a name used in the error ("Training", "Validation", ...) to a dataset, or to `None` to skip it.
+    """
+    known = set(labels)
+    trained = None
+    for name, dataset in splits.items():
+        present = set(label_names_of(dataset, label_column)) if dataset is not None else set()
+        if trained is None:
+            trained = present
+        elif present - trained:
+            raise ValueError(
+                f"{name} has ragas with no training clip: {sorted(present - trained)}. Add clips of them or drop them."
+            )
+        if present - known:
+            raise ValueError(f"{name} has ragas missing from `raga_names`: {sorted(present - known)}.")
 
 
 def stratified_group_split(
@@ -473,6 +493,7 @@ def streaming_evaluation_set(
 
 
 __all__ = [
+    "check_label_coverage",
     "SYNTHETIC",
     "AugmentationConfig",
     "DatasetUnavailableError",

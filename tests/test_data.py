@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from data_sam_audio import (
+from feature_extraction_sam_audio import SamAudioFeatureExtractor
+from run_raga_classification import SamAudioTrainingArguments
+from sam_audio_raga.cli import setup_wandb
+from sam_audio_raga.data import (
     AugmentationConfig,
     DatasetUnavailableError,
     RagaAudioTransform,
@@ -17,9 +20,7 @@ from data_sam_audio import (
     label_names_of,
     load_raga_dataset,
 )
-from feature_extraction_sam_audio import SamAudioFeatureExtractor
-from run_raga_classification import SamAudioTrainingArguments, setup_wandb
-from synthetic_ragas import SyntheticRagaConfig, export_synthetic_dataset, load_synthetic_dataset
+from sam_audio_raga.synthetic import SyntheticRagaConfig, export_synthetic_dataset, load_synthetic_dataset
 
 
 TINY = SyntheticRagaConfig(recordings_per_raga=1, clips_per_recording=2, clip_seconds=2.0)

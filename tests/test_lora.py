@@ -7,9 +7,9 @@ import torch
 from peft import PeftModel
 from torch import nn
 
-from lora_sam_audio import apply_lora, layer_norm_names, lora_target_pattern
 from modeling_sam_audio import SamAudioForAudioClassification, SamAudioForPreTraining
-from test_modeling_sam_audio import SamAudioModelTester
+from sam_audio_raga.lora import apply_lora, layer_norm_names, lora_target_pattern
+from testing_utils import SamAudioModelTester
 
 
 TEST_CASES = [
@@ -34,12 +34,8 @@ def output_of(outputs):
     return outputs.logits if hasattr(outputs, "logits") else outputs.segment_states
 
 
-@pytest.mark.parametrize("model_class", MODEL_CLASSES)
-@pytest.mark.parametrize("name, lora_kwargs", TEST_CASES)
-def test_only_adapters_and_saved_modules_train(name, lora_kwargs, model_class):
-    torch.manual_seed(0)
-    config, inputs = make_inputs(model_class)
-    model = apply_lora(model_class(config), **lora_kwargs)
+def train_a_few_steps(model, inputs) -> set[str]:
+    """Three SGD steps on every loss term; the names of the state-dict entries that changed."""
     before = {key: value.clone() for key, value in model.state_dict().items()}
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
     model.train()
@@ -49,7 +45,16 @@ def test_only_adapters_and_saved_modules_train(name, lora_kwargs, model_class):
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-    changed = {key for key, value in model.state_dict().items() if not torch.equal(value, before[key])}
+    return {key for key, value in model.state_dict().items() if not torch.equal(value, before[key])}
+
+
+@pytest.mark.parametrize("model_class", MODEL_CLASSES)
+@pytest.mark.parametrize("name, lora_kwargs", TEST_CASES)
+def test_only_adapters_and_saved_modules_train(name, lora_kwargs, model_class):
+    torch.manual_seed(0)
+    config, inputs = make_inputs(model_class)
+    model = apply_lora(model_class(config), **lora_kwargs)
+    changed = train_a_few_steps(model, inputs)
     assert changed, "nothing trained"
     for key in changed:
         assert "lora_" in key or "modules_to_save" in key, f"{key} changed but is neither an adapter nor saved"
@@ -109,22 +114,13 @@ def test_layer_norms_and_classifier_train_and_other_base_weights_stay_frozen(mod
     assert model.peft_config["default"].task_type is None
     for name, parameter in model.named_parameters():
         assert parameter.requires_grad == ("lora_" in name or ".modules_to_save." in name), name
-    before = {key: value.clone() for key, value in model.state_dict().items()}
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
-    model.train()
-    for _ in range(3):
-        outputs = model(**inputs)
-        loss = sum(t for t in (outputs.loss, outputs.masked_segment_loss, outputs.contrastive_loss) if t is not None)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    changed = {key for key, value in model.state_dict().items() if not torch.equal(value, before[key])}
+    changed = train_a_few_steps(model, inputs)
     trained_heads = [*layer_norms, "classifier"] if model_class is SamAudioForAudioClassification else layer_norms
     assert len(layer_norms) >= 8
     for module in trained_heads:
         for kind in ("weight", "bias"):
             assert f"base_model.model.{module}.modules_to_save.default.{kind}" in changed, f"{module} did not train"
-    frozen = {key for key in before if "lora_" not in key and ".modules_to_save." not in key}
+    frozen = {key for key in model.state_dict() if "lora_" not in key and ".modules_to_save." not in key}
     assert frozen and not frozen & changed, sorted(frozen & changed)
 
 

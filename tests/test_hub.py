@@ -12,8 +12,9 @@ from huggingface_hub.utils import filter_repo_objects
 from transformers import Trainer
 
 import run_raga_classification
-from hub_sam_audio import HUB_IGNORE_PATTERNS, hub_unreachable_reason
+import sam_audio_raga.cli
 from modeling_sam_audio import SamAudioForAudioClassification
+from sam_audio_raga.hub import HUB_IGNORE_PATTERNS, hub_unreachable_reason
 
 
 # Offline mode off and every Hub request sent to a closed local port: refused at once, never waited on.
@@ -129,7 +130,7 @@ def pushed(tmp_path_factory, run_training, tiny_model_flags, quick_run_flags):
         self.hub_model_id = self.args.hub_model_id
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(run_raga_classification, "hub_unreachable_reason", lambda timeout=5.0: None)
+        patch.setattr(sam_audio_raga.cli, "hub_unreachable_reason", lambda timeout=5.0: None)
         patch.setattr(run_raga_classification, "upload_folder", record_upload)
         patch.setattr(Trainer, "init_hf_repo", create_no_repo)
         arguments = [*TINY_DATA, *tiny_model_flags, *quick_run_flags, "--epochs", "2", "--save_total_limit", "3"]

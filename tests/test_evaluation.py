@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from transformers import EvalPrediction
 
-from evaluation_sam_audio import METRICS_DIR, build_compute_metrics, confusion_matrix, save_confusion_matrix
+from sam_audio_raga.evaluation import METRICS_DIR, build_compute_metrics, confusion_matrix, save_confusion_matrix
 
 
 LABELS = ["Kalyani", "Todi", "Varali"]

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import predict_sam_audio
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from pipeline_sam_audio import save_pretrained_with_pipeline
-from predict_sam_audio import RESULT_JSON_SCHEMA, main, output_paths
-from synthetic_ragas import RAGA_NAMES, generate_clip
+from sam_audio_raga import predict as predict_sam_audio
+from sam_audio_raga.predict import RESULT_JSON_SCHEMA, main, output_paths
+from sam_audio_raga.synthetic import RAGA_NAMES, generate_clip
 
 
 JSON_TYPES = {
