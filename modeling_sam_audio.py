@@ -98,7 +98,7 @@ class SamAudioForPreTrainingOutput(ModelOutput):
         masked_segment_loss (`torch.FloatTensor` of shape `()`, *optional*):
             Masked segment prediction loss, when frames were masked.
         contrastive_loss (`torch.FloatTensor` of shape `()`, *optional*, returned in training mode):
-            Self-supervised contrastive loss (segments of one clip are positives).
+            Self-supervised contrastive loss (segments of one clip, or of one recording, are positives).
         segment_states (`torch.FloatTensor` of shape `(batch_size, config.num_segment_tokens, config.hidden_size)`):
             Final states of the segment tokens.
         attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
@@ -954,6 +954,7 @@ class SamAudioForPreTraining(SamAudioPreTrainedModel):
         input_values: torch.FloatTensor,
         attention_mask: torch.LongTensor | None = None,
         mask_time_indices: torch.BoolTensor | None = None,
+        recording_ids: torch.LongTensor | None = None,
         output_attentions: bool = False,
     ) -> SamAudioForPreTrainingOutput:
         r"""
@@ -964,6 +965,9 @@ class SamAudioForPreTraining(SamAudioPreTrainedModel):
                 1 on audio samples, 0 on right padding.
             mask_time_indices (`torch.BoolTensor` of shape `(batch_size, num_frames)`, *optional*):
                 Frames to mask (sampled automatically in training mode).
+            recording_ids (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+                The recording each clip was cut from: segments of clips of one recording are positives of the
+                contrastive loss, since a performance keeps its raga. Without it, only segments of one clip are.
             output_attentions (`bool`, *optional*, defaults to `False`):
                 Return the token-to-frame attention maps.
         """
@@ -975,9 +979,10 @@ class SamAudioForPreTraining(SamAudioPreTrainedModel):
         )
         contrastive_loss = None
         if self.training:
-            clip_ids = torch.arange(input_values.shape[0], device=input_values.device)
+            if recording_ids is None:
+                recording_ids = torch.arange(input_values.shape[0], device=input_values.device)
             contrastive_loss = _segment_contrastive_loss(
-                self.contrastive_head(outputs.segment_states), clip_ids, self.config.contrastive_temperature
+                self.contrastive_head(outputs.segment_states), recording_ids, self.config.contrastive_temperature
             )
         losses = [term for term in (outputs.masked_segment_loss, contrastive_loss) if term is not None]
         return SamAudioForPreTrainingOutput(

@@ -39,10 +39,12 @@ from sam_audio_raga.cli import (
     synthetic_config_of,
 )
 from sam_audio_raga.data import (
+    PITCH_SHIFT_STEPS,
     DatasetUnavailableError,
     check_columns,
     find_audio_files,
     load_raga_dataset,
+    pitch_shift,
     random_crop,
 )
 
@@ -81,6 +83,22 @@ def _reason(error: BaseException, path: Path) -> str:
     return message.replace(f"Could not open input file: {path}", "").strip() or message
 
 
+@dataclass
+class ViewConfig:
+    """How many views of a recording each training item holds, and how each is altered (pitch shifts move the drone
+    and the melody together, so they keep the raga; they change where the tonic lies)."""
+
+    count: int = 2
+    pitch_shift_semitones: float = 0.0
+
+    def transform(self, audio: np.ndarray) -> np.ndarray:
+        if self.pitch_shift_semitones <= 0:
+            return audio
+        semitones = (2 * torch.rand(()).item() - 1) * self.pitch_shift_semitones
+        shifted = pitch_shift(audio, round(PITCH_SHIFT_STEPS * 2.0 ** (semitones / 12)))
+        return shifted[: audio.shape[0]].astype(np.float32, copy=False)
+
+
 class AudioWindowDataset(Dataset):
     """Windows of `max_length_seconds` of every readable file in a folder, decoded (mono, resampled) when read.
 
@@ -90,10 +108,16 @@ class AudioWindowDataset(Dataset):
     """
 
     def __init__(
-        self, folder: str | Path, sampling_rate: int, max_length_seconds: float, min_length_seconds: float
+        self,
+        folder: str | Path,
+        sampling_rate: int,
+        max_length_seconds: float,
+        min_length_seconds: float,
+        views: ViewConfig | None = None,
     ) -> None:
         self.folder = Path(folder).expanduser()
         self.sampling_rate = sampling_rate
+        self.views = views or ViewConfig()
         self.files: list[Path] = []
         self.windows: list[tuple[int, float, float]] = []  # (file index, start, end) in seconds
         self.unreadable: dict[str, str] = {}  # file (relative to the folder): reason
@@ -133,8 +157,22 @@ class AudioWindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.windows)
 
-    def __getitem__(self, index: int) -> dict[str, np.ndarray | None]:
-        file_index, start, end = self.windows[index]
+    def __getitem__(self, index: int) -> dict:
+        """`{"views": [waveform or None, ...], "recording": file index}`: the window `index`, then other windows of
+        its recording drawn at random (the same window again when the recording has one)."""
+        file_index = self.windows[index][0]
+        if self.views.count > 1 and not hasattr(self, "_windows_of_file"):
+            self._windows_of_file: dict[int, list[int]] = {}
+            for position, (owner, _, _) in enumerate(self.windows):
+                self._windows_of_file.setdefault(owner, []).append(position)
+        chosen = [index]
+        for _ in range(self.views.count - 1):
+            siblings = self._windows_of_file[file_index]
+            chosen.append(siblings[int(torch.randint(len(siblings), ()))])
+        return {"views": [self._read(position) for position in chosen], "recording": file_index}
+
+    def _read(self, position: int) -> np.ndarray | None:
+        file_index, start, end = self.windows[position]
         path = self.files[file_index]
         try:
             audio = read_audio_segment(path, start, end, sampling_rate=self.sampling_rate)
@@ -142,24 +180,33 @@ class AudioWindowDataset(Dataset):
             name = str(path.relative_to(self.folder))
             self.unreadable.setdefault(name, _reason(error, path))
             logger.warning(f"Skipping {start:.0f}-{end:.0f} s of {name}: it does not decode ({_reason(error, path)}).")
-            return {"input_values": None}
+            return None
         if audio.size == 0 or not np.isfinite(audio).all():
-            return {"input_values": None}
-        return {"input_values": audio}
+            return None
+        return self.views.transform(audio)
 
 
 class ClipCropTransform:
-    """`set_transform` for a `datasets` dataset: decodes the audio column and takes a random crop (labels unused)."""
+    """`set_transform` for a `datasets` dataset: decodes the audio column and takes `views.count` random crops of
+    each clip (labels unused)."""
 
-    def __init__(self, audio_column: str, sampling_rate: int, max_length_seconds: float) -> None:
+    def __init__(
+        self, audio_column: str, sampling_rate: int, max_length_seconds: float, views: ViewConfig | None = None
+    ) -> None:
         self.audio_column = audio_column
         self.decoder = datasets.Audio(sampling_rate=sampling_rate)
         self.max_length = round(max_length_seconds * sampling_rate)
+        self.views = views or ViewConfig()
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        return {"input_values": [self._prepare(value) for value in batch[self.audio_column]]}
+        clips = [self._decode(value) for value in batch[self.audio_column]]
+        views = [[self._view(clip) for _ in range(self.views.count)] for clip in clips]
+        return {"views": views, "recording": [None] * len(clips)}
 
-    def _prepare(self, value: dict) -> np.ndarray | None:
+    def _view(self, clip: np.ndarray | None) -> np.ndarray | None:
+        return None if clip is None else self.views.transform(random_crop(clip, self.max_length))
+
+    def _decode(self, value: dict) -> np.ndarray | None:
         try:
             audio = np.asarray(self.decoder.decode_example(value)["array"], dtype=np.float32)
         except Exception as error:  # undecodable row: dropped by the collator
@@ -167,24 +214,35 @@ class ClipCropTransform:
             return None
         if audio.size == 0 or not np.isfinite(audio).all():
             return None
-        return random_crop(audio, self.max_length)
+        return audio
 
 
 @dataclass
 class PretrainingDataCollator:
-    """Pads a list of waveforms with the feature extractor (`input_values`, `attention_mask`); drops `None` rows."""
+    """Pads the views of every item with the feature extractor (`input_values`, `attention_mask`) and numbers their
+    recordings (`recording_ids`: views of one item, or windows of one file, share a number); drops `None` views."""
 
     feature_extractor: SamAudioFeatureExtractor
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
-        usable = [row["input_values"] for row in rows if row["input_values"] is not None]
-        if len(usable) < len(rows):
-            logger.warning(f"Dropped {len(rows) - len(usable)} undecodable clip(s) from a batch of {len(rows)}.")
+        usable, owners = [], []
+        for position, row in enumerate(rows):
+            owner = ("file", row["recording"]) if row["recording"] is not None else ("item", position)
+            for view in row["views"]:
+                if view is not None:
+                    usable.append(view)
+                    owners.append(owner)
+        total = sum(len(row["views"]) for row in rows)
+        if len(usable) < total:
+            logger.warning(f"Dropped {total - len(usable)} undecodable clip(s) from a batch of {total}.")
         if not usable:
             raise ValueError("Every clip in this batch failed to decode; see the warnings above for the files.")
-        return self.feature_extractor(
+        batch = self.feature_extractor(
             usable, sampling_rate=self.feature_extractor.sampling_rate, padding=True, return_tensors="pt"
         )
+        numbers = {owner: number for number, owner in enumerate(dict.fromkeys(owners))}
+        batch["recording_ids"] = torch.tensor([numbers[owner] for owner in owners], dtype=torch.long)
+        return batch
 
 
 @dataclass
@@ -208,6 +266,17 @@ class PretrainingDataArguments:
         default=5.0, metadata={"help": "Shorter files and recording tails are left out (folders), in s."}
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Use at most this many windows or clips."})
+    views: int = field(
+        default=2,
+        metadata={
+            "help": "Views per training item: windows of one recording (folders) or crops of one clip (datasets). "
+            "Their segments are positives of the contrastive loss, as a performance keeps its raga; 1: only the "
+            "segments of one window are."
+        },
+    )
+    view_pitch_shift_semitones: float = field(
+        default=0.0, metadata={"help": "Shift each view by up to this many semitones (drone and melody together)."}
+    )
     synthetic_recordings_per_raga: int = field(default=6, metadata={"help": "'synthetic': recordings per raga."})
     synthetic_clips_per_recording: int = field(default=8, metadata={"help": "'synthetic': clips per recording."})
     synthetic_clip_seconds: float = field(default=20.0, metadata={"help": "'synthetic': clip length (s)."})
@@ -215,6 +284,10 @@ class PretrainingDataArguments:
     synthetic_variant: str = field(default="standard", metadata={"help": "'synthetic': 'standard' or 'hard'."})
 
     def __post_init__(self):
+        if self.views < 1:
+            raise ValueError(f"`views` must be at least 1, got {self.views!r}.")
+        if self.view_pitch_shift_semitones < 0:
+            raise ValueError(f"`view_pitch_shift_semitones` must be >= 0, got {self.view_pitch_shift_semitones!r}.")
         if not self.max_length_seconds > 0:
             raise ValueError(f"`max_length_seconds` must be positive, got {self.max_length_seconds!r}.")
         if not 0 < self.min_length_seconds <= self.max_length_seconds:
@@ -252,6 +325,10 @@ def parse_arguments(argv: list[str]) -> tuple:
     return parse_config_and_flags((ModelArguments, PretrainingDataArguments, PretrainingArguments), argv)
 
 
+def view_config(data_args: PretrainingDataArguments) -> ViewConfig:
+    return ViewConfig(count=data_args.views, pitch_shift_semitones=data_args.view_pitch_shift_semitones)
+
+
 def build_training_set(
     data_args: PretrainingDataArguments, sampling_rate: int, seed: int
 ) -> tuple[Dataset | datasets.Dataset, AudioWindowDataset | None]:
@@ -263,7 +340,9 @@ def build_training_set(
     if not path.exists() and (path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1):
         raise ValueError(f"No such folder: {name!r}. Pass a folder of audio files or a dataset with --dataset_name.")
     if is_audio_folder(name):
-        windows = AudioWindowDataset(path, sampling_rate, data_args.max_length_seconds, data_args.min_length_seconds)
+        windows = AudioWindowDataset(
+            path, sampling_rate, data_args.max_length_seconds, data_args.min_length_seconds, view_config(data_args)
+        )
         logger.info(
             f"{len(windows.files)} recordings ({windows.total_seconds / 3600:.2f} h) under {path}: {len(windows)} "
             f"windows of up to {data_args.max_length_seconds} s."
@@ -296,7 +375,11 @@ def build_training_set(
     if data_args.max_train_samples is not None:
         dataset = dataset.shuffle(seed=seed).select(range(min(data_args.max_train_samples, len(dataset))))
     dataset = dataset.cast_column(data_args.audio_column_name, datasets.Audio(decode=False))
-    dataset.set_transform(ClipCropTransform(data_args.audio_column_name, sampling_rate, data_args.max_length_seconds))
+    dataset.set_transform(
+        ClipCropTransform(
+            data_args.audio_column_name, sampling_rate, data_args.max_length_seconds, view_config(data_args)
+        )
+    )
     logger.info(f"{len(dataset)} clips from {name!r} (labels, if any, are not used).")
     return dataset, None
 

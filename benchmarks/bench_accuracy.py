@@ -28,7 +28,8 @@ is scored on the same test clips. For the `hard` variant the test accuracy of bo
 (drone tuning, pauses, low SNR, violin shadow, band limiting) and per raga (recall), pooled over seeds.
 
 Experiments: `default` on both variants and both splits; on (hard, recording) the ablations `no segment
-competition` (`--segment_competition false`) and `tonic from drone only` (`--tonic_estimation drone`). `--epochs`
+competition` (`--segment_competition false`) and `tonic from drone only` (`--tonic_estimation drone`); on both
+variants (recording split) `no auxiliary losses` (`--mask_weight 0 --contrastive_weight 0`). `--epochs`
 defaults to `num_train_epochs` of config.yaml. With `--work-dir`, the corpus, the baseline features, the splits and
 every finished run (its model and `test_results.json`) are reused, so the benchmark can run in parts; a run cut
 short resumes from its last checkpoint. A failed run is reported and the others go on (exit status 1 at the end).
@@ -73,6 +74,8 @@ EXPERIMENTS = [
     ("default", "hard", "tonic", []),
     ("no segment competition", "hard", "recording", ["--segment_competition", "false"]),
     ("tonic from drone only", "hard", "recording", ["--tonic_estimation", "drone"]),
+    ("no auxiliary losses", "standard", "recording", ["--mask_weight", "0", "--contrastive_weight", "0"]),
+    ("no auxiliary losses", "hard", "recording", ["--mask_weight", "0", "--contrastive_weight", "0"]),
 ]
 
 # Variants whose test accuracy is also broken down by condition and per raga.
@@ -171,7 +174,7 @@ def corpus_features(corpus: datasets.Dataset, path: Path) -> np.ndarray:
     if path.is_file():
         return np.load(path)
     filterbank = _filterbank(corpus.features["audio"].sampling_rate or 16000)
-    features = np.stack([pitch_class_features(_audio(corpus, index), filterbank) for index in range(len(corpus))])
+    features = np.stack([pitch_class_features(clip_audio(corpus, index), filterbank) for index in range(len(corpus))])
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, features)
     return features
@@ -218,7 +221,7 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
     return float(values.mean()), (float(values.std(ddof=1)) if len(values) > 1 else math.nan)
 
 
-def _audio(corpus: datasets.Dataset, index: int) -> np.ndarray:
+def clip_audio(corpus: datasets.Dataset, index: int) -> np.ndarray:
     return np.asarray(corpus[int(index)]["audio"]["array"], dtype=np.float32)
 
 
@@ -292,7 +295,7 @@ def run_and_score(
         train_run(split_dir, output_dir, extra, seed, epochs, env)
     trained = time.perf_counter()
     validation = json.loads((output_dir / "eval_results.json").read_text())
-    clips = [_audio(corpus, index) for index in test]
+    clips = [clip_audio(corpus, index) for index in test]
     predictions = pipeline_predictions(output_dir, clips, corpus.features["audio"].sampling_rate or 16000)
     results = {
         "test_rows": list(test),
@@ -395,7 +398,7 @@ def evaluate(
     run_dir = variant_dir / "runs" / f"{slug}-{variant}-{split}-seed{seed}-epochs-{epochs_name}{_args_suffix(extra)}"
     run = run_and_score(corpus, split_dir, run_dir, sides["test"], extra, seed, epochs, env)
     if "tonic_found" not in run:
-        clips = [_audio(corpus, index) for index in sides["test"]]
+        clips = [clip_audio(corpus, index) for index in sides["test"]]
         tonics = [metadata["tonic_hz"][index] for index in sides["test"]]
         run["tonic_found"] = tonic_found(run_dir, clips, tonics, corpus.features["audio"].sampling_rate or 16000)
         (run_dir / "test_results.json").write_text(json.dumps(run, indent=2))

@@ -287,6 +287,23 @@ def test_tonic_alignment_makes_encoder_invariant_to_circular_shift():
     assert torch.allclose(aligned, shifted, atol=1e-5)
 
 
+def test_pretraining_contrastive_positives_follow_the_recording_ids():
+    """Two copies of one clip: named one recording, each copy's segments find positives in the other, so the loss
+    falls below that of two unrelated clips; without ids, clips are their own recordings."""
+    torch.manual_seed(0)
+    config = SamAudioModelTester().get_config(hidden_dropout=0.0, final_dropout=0.0)
+    model = SamAudioForPreTraining(config).train()
+    clip = torch.randn(1, 1600)
+    copies = torch.cat([clip, clip])
+    no_mask = torch.zeros(2, model.sam_audio._get_feat_extract_output_lengths(1600), dtype=torch.bool)
+    with torch.no_grad():
+        same = model(copies, mask_time_indices=no_mask, recording_ids=torch.tensor([0, 0])).contrastive_loss
+        apart = model(copies, mask_time_indices=no_mask, recording_ids=torch.tensor([0, 1])).contrastive_loss
+        default = model(copies, mask_time_indices=no_mask).contrastive_loss
+    assert same < apart
+    assert torch.equal(default, apart)
+
+
 def test_pretraining_loss_decreases_on_unlabeled_audio():
     torch.manual_seed(0)
     config = SamAudioModelTester().get_config(hidden_dropout=0.0, final_dropout=0.0)

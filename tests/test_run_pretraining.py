@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 import run_pretraining
 import run_raga_classification
 from configuration_sam_audio import SamAudioConfig
+from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from modeling_sam_audio import SamAudioForAudioClassification
 from testing_utils import ROOT, TINY_DATA, TINY_MODEL
 
@@ -85,6 +86,33 @@ def pretrained(recordings, tmp_path_factory) -> tuple[Path, list[str]]:
     # them cannot be mistaken for one that starts from scratch.
     lines = pretrain([*TINY_PRETRAINING, *arguments, "--learning_rate", "0.05", "--warmup_steps", "0"])
     return output_dir, lines
+
+
+def test_each_item_holds_views_of_one_recording_and_the_batch_numbers_the_recordings(recordings):
+    windows = run_pretraining.AudioWindowDataset(recordings, 16000, 2.0, 0.5, run_pretraining.ViewConfig(count=1))
+    alone = [windows[index]["views"][0] for index in range(len(windows))]
+    windows.views = run_pretraining.ViewConfig(count=3)
+    torch.manual_seed(0)
+    items = [windows[index] for index in range(len(windows))]
+    for index, item in enumerate(items):
+        recording = windows.windows[index][0]
+        assert item["recording"] == recording and len(item["views"]) == 3
+        assert np.array_equal(item["views"][0], alone[index])
+        siblings = [alone[other] for other, window in enumerate(windows.windows) if window[0] == recording]
+        assert all(any(np.array_equal(view, sibling) for sibling in siblings) for view in item["views"])
+    assert any(not np.array_equal(item["views"][1], item["views"][0]) for item in items)
+
+    batch = run_pretraining.PretrainingDataCollator(SamAudioFeatureExtractor())(items[:3])
+    expected = [windows.windows[index][0] for index in range(3) for _ in range(3)]
+    numbers = {recording: number for number, recording in enumerate(dict.fromkeys(expected))}
+    assert batch["recording_ids"].tolist() == [numbers[recording] for recording in expected]
+    assert batch["input_values"].shape[0] == 9
+
+    # A pitch-shifted view is resampled: up to a semitone higher or lower, so at most that much shorter.
+    windows.views = run_pretraining.ViewConfig(count=2, pitch_shift_semitones=1.0)
+    shifted = windows[0]["views"]
+    assert all(alone[0].shape[0] * 2 ** (-1 / 12) - 2 <= view.shape[0] <= alone[0].shape[0] for view in shifted)
+    assert not all(np.array_equal(view[:100], alone[0][:100]) for view in shifted)
 
 
 def test_a_folder_of_mixed_unlabelled_audio_trains_and_the_corrupt_file_is_counted(pretrained):
