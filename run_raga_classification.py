@@ -592,7 +592,7 @@ def build_model(
         "id2label": dict(enumerate(labels)),
     }
     if model_args.model_name_or_path:
-        check_checkpoint_shapes(
+        saved = check_checkpoint_shapes(
             model_args.model_name_or_path, model_args.config_overrides(), model_args.trust_remote_code
         )
         model = SamAudioForAudioClassification.from_pretrained(
@@ -602,6 +602,11 @@ def build_model(
             ignore_mismatched_sizes=True,
             trust_remote_code=model_args.trust_remote_code,
         )
+        if [saved.id2label[index] for index in range(saved.num_labels)] != labels:
+            # The rows of a head of the same size belong to other ragas (or to these in another order): start anew.
+            encoder = {key: value for key, value in model.state_dict().items() if not key.startswith("classifier.")}
+            model = SamAudioForAudioClassification(model.config)
+            model.load_state_dict(encoder, strict=False)
     else:
         model = SamAudioForAudioClassification(SamAudioConfig(**model_args.config_overrides(), **label_maps))
     if not lora_args.use_lora:

@@ -162,9 +162,13 @@ SHAPE_KEYS = (
 )
 
 
-def check_checkpoint_shapes(model_name_or_path: str, overrides: dict, trust_remote_code: bool = False) -> None:
-    """Refuse config overrides that would replace pretrained weights with new ones (only a head may change)."""
-    saved = SamAudioConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code).to_dict()
+def check_checkpoint_shapes(
+    model_name_or_path: str, overrides: dict, trust_remote_code: bool = False
+) -> SamAudioConfig:
+    """Refuse config overrides that would replace pretrained weights with new ones (only a head may change); return
+    the checkpoint's config."""
+    config = SamAudioConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+    saved = config.to_dict()
     changed = [
         f"{key} {overrides[key]!r} (the checkpoint has {saved[key]!r})"
         for key in SHAPE_KEYS
@@ -176,6 +180,7 @@ def check_checkpoint_shapes(model_name_or_path: str, overrides: dict, trust_remo
             "replaced by new ones. Remove these keys from the config or the command line, or set them to the "
             "checkpoint's values."
         )
+    return config
 
 
 def _as_list(value):

@@ -123,6 +123,22 @@ def test_fine_tuning_on_other_ragas_keeps_the_encoder_and_starts_a_new_head(sele
     assert json.loads((fine_tuned / "preprocessor_config.json").read_text()) == base_extractor
 
 
+def test_fine_tuning_on_the_same_ragas_in_another_order_starts_a_new_head(selected_run, tmp_path, run_training):
+    base_config = json.loads((selected_run / "config.json").read_text())
+    reordered = [base_config["id2label"][str(index)] for index in reversed(range(len(base_config["id2label"])))]
+    output_dir = tmp_path / "out"
+    status, stderr = run_training(
+        [*TINY_DATA, "--model_name_or_path", str(selected_run), "--raga_names", *reordered, "--epochs", "1",
+         "--lr", "0", "--batch-size", "4", "--report_to", "none", "--output_dir", str(output_dir)]
+    )  # fmt: skip
+    assert status == 0, stderr[-3000:]
+    tuned = load_file(output_dir / "model.safetensors")
+    base = load_file(selected_run / "model.safetensors")
+    assert json.loads((output_dir / "config.json").read_text())["id2label"]["0"] == reordered[0]
+    assert torch.equal(tuned["classifier.bias"], torch.zeros(len(reordered)))
+    assert not torch.allclose(tuned["classifier.weight"], base["classifier.weight"].flip(0))
+
+
 def test_the_model_folder_gets_its_weights_once_and_the_long_audio_pipeline(
     tmp_path, run_training, tiny_model_flags, quick_run_flags, monkeypatch
 ):
