@@ -135,7 +135,18 @@ def training_loss_of(name: str, model: torch.nn.Module) -> Callable[[dict[str, t
 
     output_dir = tempfile.mkdtemp(prefix="bench_speed_")
     *_, training_args = parse_arguments(
-        ["--config", str(REPO_ROOT / "config.yaml"), "--output_dir", output_dir, "--report_to", "none"]
+        [
+            "--config",
+            str(REPO_ROOT / "config.yaml"),
+            "--output_dir",
+            output_dir,
+            "--report_to",
+            "none",
+            "--eval_strategy",
+            "no",
+            "--load_best_model_at_end",
+            "false",
+        ]  # fmt: skip
     )
     trainer = SamAudioTrainer(model=model, args=training_args)
     return lambda inputs: trainer.compute_loss(model, inputs)
