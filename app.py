@@ -43,7 +43,7 @@ from transformers.utils import logging
 
 from audio_io_sam_audio import read_audio_segment
 from pipeline_sam_audio import DEFAULT_WINDOW_SECONDS, SamAudioClassificationPipeline
-from sam_audio_raga.predict import load_classifier
+from sam_audio_raga.predict import first_line, format_time, load_classifier
 from sam_audio_raga.synthetic import GENERATOR_VERSION, generate_clip, sample_recording_style
 from sam_audio_raga.visualization import plot_segment_attention, plot_timeline
 
@@ -130,13 +130,6 @@ class Analysis:
         """The window in which the overall winner scored highest (the one `sam-audio-predict --attention` draws)."""
         winner = self.labels[0]["label"]
         return max(self.timeline, key=lambda entry: entry["scores"][winner])
-
-
-def _format_time(seconds: float) -> str:
-    """`m:ss`, or `h:mm:ss` from an hour on."""
-    minutes, seconds = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
 def _level_dbfs(samples: np.ndarray) -> float:
@@ -309,7 +302,7 @@ class RagaDemo:
                 rate,
                 time_offset=window["start"],
                 title=(
-                    f"{_format_time(window['start'])}-{_format_time(window['end'])}: "
+                    f"{format_time(window['start'])}-{format_time(window['end'])}: "
                     f"{winner} {window['scores'][winner]:.0%}"
                 ),
             )
@@ -317,7 +310,7 @@ class RagaDemo:
     def details(self, analysis: Analysis) -> str:
         """Markdown: the tonic, the length and windows, and any note about the recording."""
         lines = [
-            f"**Recording:** {_format_time(analysis.duration)}, {len(analysis.timeline)} window"
+            f"**Recording:** {format_time(analysis.duration)}, {len(analysis.timeline)} window"
             f"{'s' if len(analysis.timeline) > 1 else ''} of up to {self.window_seconds:g} s."
         ]
         if analysis.tonic is not None:
@@ -359,12 +352,6 @@ def render_examples(directory: str | Path | None = None) -> list[tuple[str, Path
     return examples
 
 
-def _one_line(error: BaseException) -> str:
-    """The first non-empty line of an exception's message."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
-
-
 def _guarded(function: Callable[..., Any]) -> Callable[..., Any]:
     """`function` with every failure turned into a readable `gr.Error`, so the page never shows a stack trace."""
 
@@ -378,7 +365,7 @@ def _guarded(function: Callable[..., Any]) -> Callable[..., Any]:
             raise gr.Error(str(error), print_exception=False) from None
         except Exception as error:
             logger.exception("Classification failed")
-            raise gr.Error(f"Could not classify this recording: {_one_line(error)}", print_exception=False) from None
+            raise gr.Error(f"Could not classify this recording: {first_line(error)}", print_exception=False) from None
 
     return call
 
@@ -490,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         classifier = load_classifier(model, args.device)
     except Exception as error:  # any failure to load means the same to the user: no model
-        print(f"{PROG}: error: could not load model {model!r}: {_one_line(error)}", file=sys.stderr)
+        print(f"{PROG}: error: could not load model {model!r}: {first_line(error)}", file=sys.stderr)
         return 2
     blocks = build_demo(RagaDemo(classifier), render_examples())
     blocks.queue(default_concurrency_limit=1).launch(server_port=args.port, share=args.share)

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import Dataset
 from transformers import set_seed
 
-from audio_io_sam_audio import read_audio_segment
+from audio_io_sam_audio import clean_decoder_error, read_audio_segment
 from configuration_sam_audio import SamAudioConfig
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from modeling_sam_audio import SamAudioForPreTraining
@@ -77,9 +77,7 @@ def _probe_duration(path: Path) -> float:
 
 def _reason(error: BaseException, path: Path) -> str:
     """The decoder's message on one line, without the C++ location and the file name it repeats."""
-    message = " ".join(str(error).split()) or type(error).__name__
-    if ".cpp:" in message:
-        message = message.split(".cpp:", 1)[1].split(",", 1)[-1].strip()
+    message = clean_decoder_error(error)
     return message.replace(f"Could not open input file: {path}", "").strip() or message
 
 
@@ -146,6 +144,10 @@ class AudioWindowDataset(Dataset):
             while duration - start >= min_length_seconds:
                 self.windows.append((len(self.files) - 1, start, min(start + max_length_seconds, duration)))
                 start += max_length_seconds
+        # Window positions of each file, where the other views of an item are drawn from.
+        self.windows_of_file: dict[int, list[int]] = {}
+        for position, (file_index, _, _) in enumerate(self.windows):
+            self.windows_of_file.setdefault(file_index, []).append(position)
         if not self.windows:
             problem = (
                 f"none of its {len(candidates)} file(s) could be read as audio ({', '.join(self.unreadable)})"
@@ -161,14 +163,8 @@ class AudioWindowDataset(Dataset):
         """`{"views": [waveform or None, ...], "recording": file index}`: the window `index`, then other windows of
         its recording drawn at random (the same window again when the recording has one)."""
         file_index = self.windows[index][0]
-        if self.views.count > 1 and not hasattr(self, "_windows_of_file"):
-            self._windows_of_file: dict[int, list[int]] = {}
-            for position, (owner, _, _) in enumerate(self.windows):
-                self._windows_of_file.setdefault(owner, []).append(position)
-        chosen = [index]
-        for _ in range(self.views.count - 1):
-            siblings = self._windows_of_file[file_index]
-            chosen.append(siblings[int(torch.randint(len(siblings), ()))])
+        siblings = self.windows_of_file[file_index]
+        chosen = [index] + [siblings[int(torch.randint(len(siblings), ()))] for _ in range(self.views.count - 1)]
         return {"views": [self._read(position) for position in chosen], "recording": file_index}
 
     def _read(self, position: int) -> np.ndarray | None:

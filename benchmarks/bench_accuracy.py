@@ -91,15 +91,8 @@ CONDITIONS = {
 
 
 def corpus_config(variant: str, quick: bool) -> SyntheticRagaConfig:
-    """The corpus of one variant; a clear exit when this `sam_audio_raga.synthetic` cannot make it."""
+    """The corpus of one variant; a clear exit for a variant the generator does not know."""
     sizes = QUICK_CORPUS if quick else CORPUS
-    if "variant" not in {field.name for field in dataclasses.fields(SyntheticRagaConfig)}:
-        if variant != "standard":
-            raise SystemExit(
-                f"error: variant {variant!r} needs `SyntheticRagaConfig(variant=...)`, which this "
-                "sam_audio_raga.synthetic does not have yet; run with `--variants standard`."
-            )
-        return SyntheticRagaConfig(**sizes)
     try:
         return SyntheticRagaConfig(**sizes, variant=variant)
     except ValueError as error:

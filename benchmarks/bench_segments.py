@@ -23,7 +23,6 @@ model with an untrained one of its own configuration before crediting training w
 """
 
 import argparse
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -93,22 +92,13 @@ def segment_partition_stats(attentions: torch.Tensor, frame_mask: torch.Tensor) 
 
 def held_out_clips(count: int, variant: str, cache_dir: Path | None) -> list[np.ndarray]:
     """`count` clips of new recordings (generator seed 99), one per recording, the ragas in turn."""
-    fields = {field.name for field in dataclasses.fields(SyntheticRagaConfig)}
     sizes = {
         "recordings_per_raga": math.ceil(count / len(RAGA_NAMES)),
         "clips_per_recording": 1,
         "clip_seconds": CLIP_SECONDS,
         "seed": SEED,
     }
-    if "variant" in fields:
-        config = SyntheticRagaConfig(**sizes, variant=variant)
-    elif variant == "standard":
-        config = SyntheticRagaConfig(**sizes)
-    else:
-        raise SystemExit(
-            f"error: variant {variant!r} needs `SyntheticRagaConfig(variant=...)`, which this "
-            "sam_audio_raga.synthetic does not have yet; run with `--variant standard`."
-        )
+    config = SyntheticRagaConfig(**sizes, variant=variant)
     corpus = load_synthetic_dataset(config, cache_dir=cache_dir)
     # Rows are ordered by raga; interleave them so any `count` takes every raga in turn.
     per_raga = sizes["recordings_per_raga"]

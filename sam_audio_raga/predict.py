@@ -253,8 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line(error: BaseException) -> str:
-    """The first line of an exception's message (transformers' loading errors run over many lines)."""
+def first_line(error: BaseException) -> str:
+    """The first non-empty line of an exception's message (transformers' loading errors run over many lines)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
 
@@ -340,7 +340,7 @@ def _decode_for_classification(path: str, sampling_rate: int) -> tuple[str, Any,
     try:
         audio = read_audio_segment(path, 0.0, WORKER_DECODE_SECONDS, sampling_rate=sampling_rate)
     except Exception as error:  # reported as this file's error line; the other files go on
-        return path, None, _one_line(error)
+        return path, None, first_line(error)
     if audio.shape[0] >= round(WORKER_DECODE_SECONDS * sampling_rate) - 1:
         return path, path, None
     return path, {"raw": audio, "sampling_rate": sampling_rate}, None
@@ -390,7 +390,7 @@ def classify_to_jsonl(
                 try:
                     line = {"file": path, **classifier(audio, return_timeline=True, **call_kwargs)}
                 except Exception as classify_error:  # one bad file must not stop the others
-                    error = _one_line(classify_error)
+                    error = first_line(classify_error)
             if error is not None:
                 failed += 1
                 line = {"file": path, "error": error}
@@ -406,7 +406,7 @@ def classify_to_jsonl(
     return 1 if failed else 0
 
 
-def _format_time(seconds: float) -> str:
+def format_time(seconds: float) -> str:
     """`m:ss`, or `h:mm:ss` from an hour on."""
     minutes, seconds = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
@@ -418,7 +418,7 @@ def format_table(entry: dict[str, Any]) -> str:
     labels = entry["labels"]
     width = max(len("raga"), *(len(item["label"]) for item in labels))
     lines = [
-        f"{entry['file']}  ({_format_time(entry['duration'])}, {len(entry['timeline'])} windows)",
+        f"{entry['file']}  ({format_time(entry['duration'])}, {len(entry['timeline'])} windows)",
         f"  {'raga':<{width}}  score",
     ]
     lines += [f"  {item['label']:<{width}}  {item['score']:.4f}" for item in labels]
@@ -434,7 +434,7 @@ def _write_attention(classifier: SamAudioClassificationPipeline, audio: str, res
     window = max(result["timeline"], key=lambda entry: entry["scores"][winner])
     rate = classifier.feature_extractor.sampling_rate
     clip = read_audio_segment(audio, window["start"], window["end"], sampling_rate=rate)
-    title = f"{Path(audio).name}, {_format_time(window['start'])}-{_format_time(window['end'])}: {winner}"
+    title = f"{Path(audio).name}, {format_time(window['start'])}-{format_time(window['end'])}: {winner}"
     plot_segment_attention(
         classifier.model,
         classifier.feature_extractor,
@@ -469,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         classifier = load_classifier(args.model, args.device, args.trust_remote_code)
     except Exception as error:  # any failure to load means the same to the user: no model, exit 2
-        print(f"{PROG}: error: could not load model {args.model!r}: {_one_line(error)}", file=sys.stderr)
+        print(f"{PROG}: error: could not load model {args.model!r}: {first_line(error)}", file=sys.stderr)
         return 2
 
     if args.output is not None:
@@ -509,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
                 _write_attention(classifier, audio, result, attention_path)
                 entry["attention_png"] = str(attention_path)
         except Exception as error:  # one bad file must not stop the others; report it on one line
-            message = _one_line(error)
+            message = first_line(error)
             print(f"{PROG}: error: {audio}: {message}", file=sys.stderr)
             errors.append({"file": audio, "error": message})
             continue
@@ -528,7 +528,9 @@ __all__ = [
     "build_parser",
     "classify_to_jsonl",
     "expand_folders",
+    "first_line",
     "format_table",
+    "format_time",
     "load_classifier",
     "main",
     "output_paths",

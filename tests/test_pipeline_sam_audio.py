@@ -1,10 +1,7 @@
 """SamAudioClassificationPipeline: every kind of input, windows of long recordings, streaming, remote-code loading."""
 
 import json
-import os
 import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -23,6 +20,7 @@ from pipeline_sam_audio import (
     save_pretrained_with_pipeline,
 )
 from sam_audio_raga.synthetic import generate_clip
+from testing_utils import run_isolated
 
 
 RATE = 16000
@@ -130,18 +128,7 @@ def test_fresh_process_loads_the_pipeline_from_the_folder_with_bounded_memory(sa
             "growth_mib": long_peak_mib - short_peak_mib,
         }}))
     """
-    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_MODULES_CACHE", "HF_HOME")}
-    environment.update(HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", PYTHONNOUSERSITE="1")
-    completed = subprocess.run(
-        [sys.executable, "-I", "-c", textwrap.dedent(script)],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    report = run_isolated(script, tmp_path, tmp_path / "hf_home")
     assert report["module"].startswith("transformers_modules")
     assert report["name"] == "SamAudioClassificationPipeline"
     assert not report["package_imported"]

@@ -6,10 +6,6 @@ evaluation and `create_model_card()`, all through `trust_remote_code`.
 """
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +13,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from configuration_sam_audio import SamAudioConfig
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from modeling_sam_audio import SamAudioForAudioClassification
+from testing_utils import run_isolated
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,38 +92,10 @@ print(json.dumps({
 """
 
 
-def run_stock_flow(*arguments: str, cwd: Path) -> dict:
-    """Run `STOCK_FLOW` in an isolated interpreter (`-I`: neither this repository nor PYTHONPATH is importable)."""
-    environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "HF_MODULES_CACHE")}
-    environment.update(HF_HOME=str(cwd / "hf"), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONNOUSERSITE="1")
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", textwrap.dedent(STOCK_FLOW), *arguments],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
-    config = SamAudioConfig(
-        hidden_size=16,
-        num_attention_heads=2,
-        intermediate_size=32,
-        num_segment_tokens=4,
-        num_segment_layers=1,
-        conv_dim=(8, 8),
-        num_conv_pos_embedding_groups=4,
-        id2label=dict(enumerate(RAGAS)),
-        label2id={name: index for index, name in enumerate(RAGAS)},
-    )
-    torch.manual_seed(0)
+def saved_model(tmp_path_factory, make_tiny_model):
     directory = tmp_path_factory.mktemp("saved")
-    SamAudioForAudioClassification(config).save_pretrained(directory)
+    make_tiny_model(RAGAS).save_pretrained(directory)
     SamAudioFeatureExtractor().save_pretrained(directory)
     return directory
 
@@ -151,12 +119,14 @@ def audiofolder(tmp_path_factory):
 
 def test_the_stock_audio_classification_flow_runs_on_a_saved_folder(saved_model, audiofolder, tmp_path):
     output_dir = tmp_path / "out"
-    report = run_stock_flow(
+    report = run_isolated(
+        STOCK_FLOW,
+        tmp_path,
+        tmp_path / "hf",
         str(saved_model),
         str(audiofolder),
         str(output_dir),
         str(ROOT / "sam_audio_raga" / "metrics" / "accuracy"),
-        cwd=tmp_path,
     )
     assert report["module"].startswith("transformers_modules")
     # freeze_feature_encoder() froze the conv feature encoder, and only it; the rest still trains.

@@ -38,14 +38,15 @@ def run_script(
     return subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600)
 
 
-def run_isolated(script: str, cwd, hf_home) -> dict:
-    """Run `script` in a fresh interpreter whose import path does not include this repository."""
+def run_isolated(script: str, cwd, hf_home, *arguments: str) -> dict:
+    """Run `script` (with `arguments` in `sys.argv[1:]`) in a fresh interpreter whose import path includes neither
+    this repository nor PYTHONPATH, offline; return the JSON object its last line prints."""
     environment = {
         key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "HF_MODULES_CACHE", "HF_HOME")
     }
-    environment.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", PYTHONNOUSERSITE="1")
+    environment.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONNOUSERSITE="1")
     result = subprocess.run(
-        [sys.executable, "-I", "-c", textwrap.dedent(script)],
+        [sys.executable, "-I", "-c", textwrap.dedent(script), *arguments],
         cwd=cwd,
         env=environment,
         capture_output=True,

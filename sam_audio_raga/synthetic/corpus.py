@@ -2,17 +2,7 @@
 
 The audio comes from `render.py` (see there for how a clip is made) and, for the `"hard"` variant, the concert
 conditions of `conditions.py`; this module cuts recordings into clips and builds, caches and exports the
-`datasets.Dataset`.
-
-Example:
-
-```python
->>> from sam_audio_raga.synthetic import SyntheticRagaConfig, load_synthetic_dataset
->>> ds = load_synthetic_dataset(SyntheticRagaConfig(recordings_per_raga=2, clips_per_recording=2, clip_seconds=5.0))
->>> ds[0]["raga"], ds[0]["recording_id"], ds[0]["audio"]["array"].shape
-```
-
-Command line: `python -m sam_audio_raga.synthetic --output DIR --format audiofolder [--variant hard]`.
+`datasets.Dataset`. The package docstring (`sam_audio_raga.synthetic`) shows its use and command line.
 """
 
 import argparse
