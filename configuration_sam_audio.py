@@ -9,10 +9,10 @@ logger = logging.get_logger(__name__)
 FRONTENDS = ("waveform", "log_mel", "log_frequency")
 TONIC_ESTIMATIONS = ("drone", "drone_and_melody")
 
-# Conv stacks that suit each frontend when the caller gives none: the waveform stack has to bring 16 kHz samples
-# down to ~50 frames per second on its own, while the spectral frontends already produce ~16 frames per second.
+# Conv stacks that suit each frontend when the caller gives none. Every frontend produces frames every `hop_length`
+# samples (~16 per second), so they share one stack.
 DEFAULT_CONV_LAYERS = {
-    "waveform": {"conv_dim": (64, 96, 128, 128, 128), "conv_kernel": (10, 5, 5, 3, 3), "conv_stride": (5, 4, 4, 2, 2)},
+    "waveform": {"conv_dim": (128, 128), "conv_kernel": (5, 3), "conv_stride": (1, 2)},
     "log_mel": {"conv_dim": (128, 128), "conv_kernel": (5, 3), "conv_stride": (1, 2)},
     "log_frequency": {"conv_dim": (128, 128), "conv_kernel": (5, 3), "conv_stride": (1, 2)},
 }
@@ -25,34 +25,50 @@ class SamAudioConfig(PretrainedConfig):
 
     Args:
         frontend (`str`, *optional*, defaults to `"log_frequency"`):
-            How raw audio becomes a frame sequence before the conv stack. `"waveform"`: the conv stack runs on the raw
-            samples (wav2vec2 style). `"log_mel"`: a log-mel spectrogram. `"log_frequency"`: a log-frequency
-            spectrogram with `bins_per_semitone` bins per semitone, so a change of tonic is a shift along the
-            frequency axis. Spectrograms that are not folded into tonic-aligned pitch classes (`"log_mel"`, or
-            `tonic_alignment=False`) have each frame's mean and then the clip's mean spectrum removed.
+            How raw audio becomes a frame sequence before the conv stack. `"log_frequency"`: a log-frequency
+            spectrogram with `bins_per_semitone` bins per semitone (STFT power through fixed triangular filters), so
+            a change of tonic is a shift along the frequency axis. `"waveform"`: the same bands computed by a learned
+            conv layer on the raw samples, one octave at a time (`waveform_filter_bandwidth`); its kernels start as
+            complex Gabor filters centred on the log-frequency bands and then train with the rest of the model, and
+            its output takes the same path as the log-frequency spectrogram (octave folding and tonic alignment).
+            `"log_mel"`: a log-mel spectrogram. Spectrograms that are not folded into tonic-aligned pitch classes
+            (`"log_mel"`, or `tonic_alignment=False`) have each frame's mean and then the clip's mean spectrum
+            removed.
         sampling_rate (`int`, *optional*, defaults to 16000):
             Sampling rate of `input_values`, in Hz.
         n_fft (`int`, *optional*, defaults to 4096):
             FFT size of the spectral frontends (window length in samples). 4096 (3.9 Hz bins at 16 kHz) separates
-            semitones down to about 130 Hz.
+            semitones down to about 130 Hz. The `"waveform"` frontend centres its frames where the STFT frames
+            would be, so every frontend yields the same frames for the same audio.
         hop_length (`int`, *optional*, defaults to 1024):
-            Hop between spectrogram frames of the spectral frontends, in samples (64 ms at 16 kHz).
+            Hop between frames of every frontend, in samples (64 ms at 16 kHz).
         num_mel_bins (`int`, *optional*, defaults to 80):
             Number of mel bands of the `"log_mel"` frontend.
         min_frequency (`float`, *optional*, defaults to 130.0):
-            Lowest frequency of the `"log_frequency"` frontend, in Hz (the mel frontend spans 0 Hz to Nyquist).
+            Lowest frequency of the `"log_frequency"` and `"waveform"` frontends, in Hz (the mel frontend spans 0 Hz
+            to Nyquist).
         num_octaves (`int`, *optional*, defaults to 5):
-            Octaves covered by the `"log_frequency"` frontend above `min_frequency`.
+            Octaves covered by the `"log_frequency"` and `"waveform"` frontends above `min_frequency`.
         bins_per_semitone (`int`, *optional*, defaults to 3):
-            Frequency resolution of the `"log_frequency"` frontend. Three bins (33 cents) keep a tonic that falls
-            between semitones from smearing across two pitch classes.
+            Frequency resolution of the `"log_frequency"` and `"waveform"` frontends. Three bins (33 cents) keep a
+            tonic that falls between semitones from smearing across two pitch classes.
+        waveform_filter_bandwidth (`float`, *optional*, defaults to 2.0):
+            Only for `"waveform"`: the full width at half maximum of the initial Gabor filters, in bands, at the
+            lowest band of each octave. All filters of an octave share one envelope, so the width falls to half this
+            at the top of the octave, and neighbouring bands always overlap. 2.0 (two thirds of a semitone) resolves
+            about what the 4096-point STFT resolves at 130 Hz; the kernels are `6 / (pi * bandwidth * (2 ** (1 /
+            bins_per_octave) - 1))` samples long at the octave's own rate, about 450 by default.
+        waveform_antialias_taps (`int`, *optional*, defaults to 31):
+            Only for `"waveform"`: length of the fixed half-band low-pass filter (Hann-windowed sinc) applied before
+            each halving of the sample rate. Each octave is filtered at the lowest rate that holds it, which keeps
+            the learned kernels the same length for every octave.
         tonic_alignment (`bool`, *optional*, defaults to `True`):
-            Only for `"log_frequency"`: fold the octaves into one pitch-class axis (each octave normalised, so the
-            blurred low octaves do not dominate), find the clip's tonic (see `tonic_estimation`), rotate the axis so
-            the tonic lands on the first bin, and subtract the clip's stationary pitch-class profile (the drone, hum
-            and room colouring) from every frame. What remains is the melody relative to the tonic, so the frames
-            still carry the clip's melodic pitch-class distribution. The rotation is soft (a softmax over all
-            rotations) and learned, which makes the encoder invariant to the performer's tonic.
+            Only for `"log_frequency"` and `"waveform"`: fold the octaves into one pitch-class axis (each octave
+            normalised, so the blurred low octaves do not dominate), find the clip's tonic (see `tonic_estimation`),
+            rotate the axis so the tonic lands on the first bin, and subtract the clip's stationary pitch-class
+            profile (the drone, hum and room colouring) from every frame. What remains is the melody relative to the
+            tonic, so the frames still carry the clip's melodic pitch-class distribution. The rotation is soft (a
+            softmax over all rotations) and learned, which makes the encoder invariant to the performer's tonic.
         octave_level_margin (`float`, *optional*, defaults to 1.5):
             How far below a frame's loudest octave (in natural-log units of power; 1.5 is 6.5 dB) an octave still
             counts fully when the octaves are folded into pitch classes. Quieter octaves fade out with a sigmoid, so
@@ -179,6 +195,8 @@ class SamAudioConfig(PretrainedConfig):
         min_frequency: float = 130.0,
         num_octaves: int = 5,
         bins_per_semitone: int = 3,
+        waveform_filter_bandwidth: float = 2.0,
+        waveform_antialias_taps: int = 31,
         tonic_alignment: bool = True,
         octave_level_margin: float = 1.5,
         tonic_estimation: str = "drone_and_melody",
@@ -231,6 +249,8 @@ class SamAudioConfig(PretrainedConfig):
         self.min_frequency = min_frequency
         self.num_octaves = num_octaves
         self.bins_per_semitone = bins_per_semitone
+        self.waveform_filter_bandwidth = waveform_filter_bandwidth
+        self.waveform_antialias_taps = waveform_antialias_taps
         self.tonic_alignment = tonic_alignment
         self.octave_level_margin = octave_level_margin
         self.tonic_estimation = tonic_estimation
@@ -301,6 +321,7 @@ class SamAudioConfig(PretrainedConfig):
             "num_conv_pos_embedding_groups",
             "mask_time_length",
             "contrastive_proj_size",
+            "waveform_antialias_taps",
         )
         for name in positive_ints:
             value = getattr(self, name)
@@ -337,6 +358,7 @@ class SamAudioConfig(PretrainedConfig):
             "tonic_melody_weight",
             "contrastive_temperature",
             "min_frequency",
+            "waveform_filter_bandwidth",
             "spectrogram_floor",
             "layer_norm_eps",
             "initializer_range",
@@ -375,9 +397,9 @@ class SamAudioConfig(PretrainedConfig):
             raise ValueError(
                 f"`num_conv_pos_embeddings` must be odd so frames stay centred, got {self.num_conv_pos_embeddings}."
             )
-        if self.frontend == "log_frequency" and self.max_frequency > self.sampling_rate / 2:
+        if self.frontend in ("log_frequency", "waveform") and self.max_frequency > self.sampling_rate / 2:
             raise ValueError(
-                f"The log-frequency frontend reaches {self.max_frequency:.0f} Hz, above the Nyquist frequency "
+                f"The {self.frontend} frontend reaches {self.max_frequency:.0f} Hz, above the Nyquist frequency "
                 f"({self.sampling_rate / 2:.0f} Hz): lower `min_frequency` or `num_octaves`."
             )
         if self.frontend == "log_frequency" and self.n_fft < 2 * self.sampling_rate / self.min_frequency:
@@ -388,7 +410,7 @@ class SamAudioConfig(PretrainedConfig):
 
     @property
     def max_frequency(self) -> float:
-        """Highest frequency of the `"log_frequency"` frontend, in Hz."""
+        """Highest frequency of the `"log_frequency"` and `"waveform"` frontends, in Hz."""
         return self.min_frequency * 2**self.num_octaves
 
     @property
@@ -398,8 +420,6 @@ class SamAudioConfig(PretrainedConfig):
     @property
     def frontend_channels(self) -> int:
         """Channels of the frame sequence that enters the conv stack."""
-        if self.frontend == "waveform":
-            return 1
         if self.frontend == "log_mel":
             return self.num_mel_bins
         if self.tonic_alignment:
@@ -409,7 +429,7 @@ class SamAudioConfig(PretrainedConfig):
     @property
     def inputs_to_logits_ratio(self) -> int:
         """Input samples per encoder frame."""
-        ratio = 1 if self.frontend == "waveform" else self.hop_length
+        ratio = self.hop_length
         for stride in self.conv_stride:
             ratio *= stride
         return ratio

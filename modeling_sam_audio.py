@@ -224,6 +224,84 @@ def _filterbank_blocks(config: SamAudioConfig) -> list[tuple[int, int, int, int]
     return blocks
 
 
+def _waveform_filterbank_plan(config: SamAudioConfig) -> tuple[int, list[tuple[int, int, int, float]]]:
+    """Kernel length of the `"waveform"` frontend and, per octave (lowest first), `(halvings, stride, subframes,
+    envelope_width)`.
+
+    An octave is filtered at `sampling_rate / 2 ** halvings`, the lowest rate that keeps its top band below 0.4 of
+    the rate (inside the half-band filter's pass band) and divides `hop_length`. `envelope_width` is the standard
+    deviation of its filters' Gaussian envelope, in samples at that rate. Its power is sampled `subframes` times per
+    hop, `stride` samples apart, about every one and a half envelope widths: the short kernels of the high octaves
+    then cover all the sound between frames, and each frame averages enough samples for a steady estimate under
+    noise.
+    """
+    spacing = 2.0 ** (1.0 / config.bins_per_octave) - 1.0
+    plan = []
+    for octave in range(config.num_octaves):
+        lowest = config.min_frequency * 2.0**octave
+        halvings = max(0, math.floor(math.log2(0.4 * config.sampling_rate / (2 * lowest))))
+        while config.hop_length % 2**halvings:
+            halvings -= 1
+        lowest_per_sample = lowest * 2**halvings / config.sampling_rate
+        # Gaussian envelope whose frequency response has the requested full width at half maximum.
+        full_width = config.waveform_filter_bandwidth * spacing * lowest_per_sample
+        envelope_width = math.sqrt(2.0 * math.log(2.0)) / (math.pi * full_width)
+        hop = config.hop_length // 2**halvings
+        subframes = 2 ** max(0, round(math.log2(hop / (1.5 * envelope_width))))
+        while hop % subframes:
+            subframes //= 2
+        plan.append((halvings, hop // subframes, subframes, envelope_width))
+    kernel_size = 2 * math.ceil(3.0 * max(width for *_, width in plan)) + 1
+    return kernel_size, plan
+
+
+def _gabor_filters(config: SamAudioConfig) -> torch.Tensor:
+    """Initial kernels of the `"waveform"` frontend, shape `(num_octaves, 2 * bins_per_octave, 1, kernel_size)`.
+
+    For each band of the log-frequency grid, a cosine and a sine under the octave's Gaussian envelope (peak 1), at the
+    octave's sample rate; the real and imaginary outputs squared and summed give the band's power.
+    """
+    kernel_size, plan = _waveform_filterbank_plan(config)
+    time = torch.arange(kernel_size, dtype=torch.float64) - (kernel_size - 1) / 2
+    bands = torch.arange(config.bins_per_octave, dtype=torch.float64) / config.bins_per_octave
+    filters = []
+    for octave, (halvings, _, _, envelope_width) in enumerate(plan):
+        centres = config.min_frequency * 2.0 ** (octave + bands) * 2**halvings / config.sampling_rate
+        envelope = torch.exp(-0.5 * (time / envelope_width) ** 2)
+        phase = 2.0 * math.pi * centres[:, None] * time[None, :]
+        filters.append(torch.cat([envelope * torch.cos(phase), envelope * torch.sin(phase)])[:, None, :])
+    return torch.stack(filters).float()
+
+
+def _gabor_power_gains(config: SamAudioConfig) -> torch.Tensor:
+    """Fixed factor on each octave's band power, shape `(num_octaves,)`, following the log-frequency frontend.
+
+    That frontend's filters average the STFT power over bands that widen with frequency, so a unit sinusoid in the
+    middle of an octave gets `(n_fft / 4) ** 2` divided by the band's width in FFT bins; the gains give the Gabor
+    bands the same power, and the octaves weigh in the octave folding as they do there. Kept apart from the kernels
+    so that these stay near unit scale, where the optimiser's steps can move them.
+    """
+    kernel_size, plan = _waveform_filterbank_plan(config)
+    time = torch.arange(kernel_size, dtype=torch.float64) - (kernel_size - 1) / 2
+    spacing = 2.0 ** (1.0 / config.bins_per_octave) - 1.0
+    gains = []
+    for octave, (_, _, _, envelope_width) in enumerate(plan):
+        # A unit sinusoid at a band's centre gives an output of amplitude sum(envelope) / 2.
+        amplitude = torch.exp(-0.5 * (time / envelope_width) ** 2).sum().item() / 2.0
+        middle = config.min_frequency * 2.0 ** (octave + 0.5)
+        fft_bins = max(1.0, middle * spacing * config.n_fft / config.sampling_rate)
+        gains.append((config.n_fft / 4.0 / amplitude) ** 2 / fft_bins)
+    return torch.tensor(gains, dtype=torch.float32)
+
+
+def _half_band_filter(config: SamAudioConfig) -> torch.Tensor:
+    """Hann-windowed sinc low-pass at a quarter of the sample rate (the Nyquist frequency after halving), unit gain."""
+    taps = config.waveform_antialias_taps
+    offsets = torch.arange(taps, dtype=torch.float64) - (taps - 1) / 2
+    kernel = torch.sinc(offsets / 2.0) * torch.hann_window(taps, periodic=False, dtype=torch.float64)
+    return (kernel / kernel.sum()).float()
+
+
 def _mel_filterbank(config: SamAudioConfig) -> torch.Tensor:
     """Slaney-normalised mel filters, shape `(n_fft // 2 + 1, num_mel_bins)`."""
     import torchaudio.functional
@@ -317,20 +395,101 @@ class SamAudioTonicAlignment(nn.Module):
         return aligned, tonic_probabilities
 
 
-class SamAudioSpectralFrontend(nn.Module):
-    """Log-mel or log-frequency spectrogram computed in float32 inside the model, from unpadded STFT frames."""
+class SamAudioWaveformFilterbank(nn.Module):
+    """The `"waveform"` frontend's first layer: a learned conv layer on the raw samples that yields band powers on the
+    log-frequency grid, `(batch, num_octaves * bins_per_octave, frames)`, on the frames of the STFT frontends.
+
+    Each octave is filtered at the lowest sample rate that holds it, so one kernel length serves every octave, as in a
+    constant-Q transform: a fixed half-band low-pass and decimation per halving of the rate, then a strided conv
+    with the octave's own kernels (real and imaginary parts as separate output channels) and the power of each
+    complex output, averaged over the `subframes` samples of each frame.
+    """
 
     def __init__(self, config: SamAudioConfig):
         super().__init__()
         self.config = config
-        num_bins = config.num_mel_bins if config.frontend == "log_mel" else config.num_octaves * config.bins_per_octave
-        # Only the FFT bins that some filter covers are kept, and each block of bands multiplies only its own bins.
-        self.blocks = _filterbank_blocks(config)
-        self.freq_start = min(block[2] for block in self.blocks)
-        self.freq_stop = max(block[3] for block in self.blocks)
-        self.register_buffer("window", torch.empty(config.n_fft), persistent=False)
-        self.register_buffer("filterbank", torch.empty(self.freq_stop - self.freq_start, num_bins), persistent=False)
-        self.fold_octaves = config.frontend == "log_frequency" and config.tonic_alignment
+        self.kernel_size, plan = _waveform_filterbank_plan(config)
+        self.plan = [(halvings, stride, subframes) for halvings, stride, subframes, _ in plan]
+        self.max_halvings = max(halvings for halvings, _, _ in self.plan)
+        self.filters = nn.Parameter(torch.empty(config.num_octaves, 2 * config.bins_per_octave, 1, self.kernel_size))
+        self.register_buffer("half_band", torch.empty(config.waveform_antialias_taps), persistent=False)
+        self.register_buffer("power_gains", torch.empty(config.num_octaves), persistent=False)
+
+    def decimated(self, waveform: torch.FloatTensor) -> list[torch.FloatTensor]:
+        """`levels[h]` is the waveform low-passed and decimated by 2, `h` times over (`levels[0]` is the waveform).
+
+        Each level keeps the whole output of the linear convolution, the filter's tail after the clip included, so a
+        clip's levels do not depend on any padding after it.
+        """
+        taps = self.half_band.float()
+        centre = taps.numel() // 2
+        # A half-band filter is zero at every even offset but 0, so each output sample needs only the centre tap and
+        # the odd-offset taps, applied to pairs of odd samples around it.
+        odd_taps = taps[centre + 1 :: 2]
+        reach = odd_taps.numel()
+        levels = [waveform]
+        for _ in range(self.max_halvings):
+            signal = levels[-1]
+            num_outputs = (signal.shape[-1] + 2 * reach) // 2
+            padded = F.pad(signal, (2 * reach, 2 * num_outputs - signal.shape[-1] + 2 * reach))
+            odd = padded[:, 1::2]  # odd[p] = signal[2 * p + 1 - 2 * reach]
+            level = padded[:, 2 * reach : 2 * reach + 2 * num_outputs : 2] * taps[centre]
+            for offset in range(reach):
+                after = odd[:, reach + offset : reach + offset + num_outputs]
+                before = odd[:, reach - offset - 1 : reach - offset - 1 + num_outputs]
+                level = level + odd_taps[offset] * (after + before)
+            levels.append(level)
+        return levels
+
+    def forward(self, waveform: torch.FloatTensor) -> torch.FloatTensor:
+        n_fft, hop_length = self.config.n_fft, self.config.hop_length
+        batch_size, num_samples = waveform.shape
+        num_frames = (num_samples - n_fft) // hop_length + 1
+        levels = self.decimated(waveform)
+        bands = []
+        for octave, (halvings, stride, subframes) in enumerate(self.plan):
+            # Power is sampled every `stride` samples and each frame averages the samples inside its STFT window
+            # (n_fft samples from its start), weighted as the Hann window weighs them: the frames integrate over the
+            # time the STFT frames do.
+            per_window = max(1, round(n_fft / (2**halvings * stride)))
+            num_samples_needed = (num_frames - 1) * subframes + per_window
+            first = round(stride / 2 - (self.kernel_size - 1) / 2)
+            span = (num_samples_needed - 1) * stride + self.kernel_size
+            level = levels[halvings]
+            level = F.pad(level, (max(0, -first), max(0, first + span - level.shape[-1])))
+            level = level[:, max(0, first) : max(0, first) + span]
+            responses = F.conv1d(level[:, None, :], self.filters[octave].float(), stride=stride)
+            real, imaginary = responses.chunk(2, dim=1)  # (batch, bins, num_samples_needed)
+            power = (real.square() + imaginary.square()) * self.power_gains[octave]
+            positions = (torch.arange(per_window, device=waveform.device) + 0.5) / per_window
+            weights = torch.sin(math.pi * positions) ** 4  # the Hann window, squared for power
+            bands.append(power.unfold(-1, per_window, subframes) @ (weights / weights.sum()))
+        return torch.cat(bands, dim=1)
+
+
+class SamAudioSpectralFrontend(nn.Module):
+    """Log-frequency, log-mel or learned waveform-filterbank spectrogram, computed in float32 inside the model.
+
+    The STFT frontends filter the power of unpadded STFT frames; the `"waveform"` frontend computes the log-frequency
+    bands with `SamAudioWaveformFilterbank` instead, on the same frames, and takes the same path from there.
+    """
+
+    def __init__(self, config: SamAudioConfig):
+        super().__init__()
+        self.config = config
+        self.waveform_filterbank = SamAudioWaveformFilterbank(config) if config.frontend == "waveform" else None
+        if self.waveform_filterbank is None:
+            log_mel = config.frontend == "log_mel"
+            num_bins = config.num_mel_bins if log_mel else config.num_octaves * config.bins_per_octave
+            # Only the FFT bins that some filter covers are kept, and each block of bands multiplies only its own bins.
+            self.blocks = _filterbank_blocks(config)
+            self.freq_start = min(block[2] for block in self.blocks)
+            self.freq_stop = max(block[3] for block in self.blocks)
+            self.register_buffer("window", torch.empty(config.n_fft), persistent=False)
+            self.register_buffer(
+                "filterbank", torch.empty(self.freq_stop - self.freq_start, num_bins), persistent=False
+            )
+        self.fold_octaves = config.frontend in ("log_frequency", "waveform") and config.tonic_alignment
         self.tonic_alignment = SamAudioTonicAlignment(config) if self.fold_octaves else None
 
     def compute_filterbank(self) -> torch.Tensor:
@@ -383,7 +542,11 @@ class SamAudioSpectralFrontend(nn.Module):
         tonic_probabilities = None
         # FFTs are not supported in half precision, and log-power needs the range of float32.
         with torch.autocast(device_type=input_values.device.type, enabled=False):
-            bands = self.band_energies(input_values.float())  # (batch, bins, frames)
+            waveform = input_values.float()
+            if self.waveform_filterbank is None:
+                bands = self.band_energies(waveform)  # (batch, bins, frames)
+            else:
+                bands = self.waveform_filterbank(waveform)
             floor = self.config.spectrogram_floor
             if self.fold_octaves:
                 features = _fold_octaves(bands, self.config)
@@ -425,7 +588,7 @@ class SamAudioFeatureEncoder(nn.Module):
 
     def __init__(self, config: SamAudioConfig):
         super().__init__()
-        self.frontend = None if config.frontend == "waveform" else SamAudioSpectralFrontend(config)
+        self.frontend = SamAudioSpectralFrontend(config)
         self.conv_layers = nn.ModuleList(
             [SamAudioConvLayer(config, layer_id) for layer_id in range(len(config.conv_dim))]
         )
@@ -434,11 +597,7 @@ class SamAudioFeatureEncoder(nn.Module):
         self, input_values: torch.FloatTensor, spectrogram_frame_mask: torch.BoolTensor | None
     ) -> tuple[torch.FloatTensor, torch.FloatTensor | None]:
         """Conv features `(batch, conv_dim[-1], frames)` and the frontend's tonic distribution (or `None`)."""
-        tonic_probabilities = None
-        if self.frontend is None:
-            hidden_states = input_values[:, None, :]  # (batch, 1, samples)
-        else:
-            hidden_states, tonic_probabilities = self.frontend(input_values, spectrogram_frame_mask)
+        hidden_states, tonic_probabilities = self.frontend(input_values, spectrogram_frame_mask)
         hidden_states = hidden_states.to(self.conv_layers[0].conv.weight.dtype)
         for conv_layer in self.conv_layers:
             hidden_states = conv_layer(hidden_states)
@@ -704,7 +863,7 @@ class SamAudioPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, nn.Conv1d):
             # Kaiming, as in wav2vec2. The generic std of 0.02 starts the first conv layers 4 to 20 times too small;
-            # the first optimiser steps then turn the waveform conv stack into an input-independent pattern.
+            # on raw samples, the first optimiser steps then turned a conv stack into an input-independent pattern.
             init.kaiming_normal_(module.weight)
             if module.bias is not None:
                 init.zeros_(module.bias)
@@ -718,16 +877,18 @@ class SamAudioPreTrainedModel(PreTrainedModel):
             if module.melody_template is not None:
                 melody = _interval_template(self.config, self.config.melody_intervals)
                 init.copy_(module.melody_template, self.config.tonic_melody_weight * melody)
-        elif isinstance(module, SamAudioSpectralFrontend):
+        elif isinstance(module, SamAudioSpectralFrontend) and module.waveform_filterbank is None:
             # Non-persistent buffers are not in checkpoints, so they are (re)computed here on every load.
             init.copy_(module.window, torch.hann_window(self.config.n_fft, dtype=torch.float32))
             init.copy_(module.filterbank, module.compute_filterbank())
+        elif isinstance(module, SamAudioWaveformFilterbank):
+            init.copy_(module.filters, _gabor_filters(self.config))
+            init.copy_(module.half_band, _half_band_filter(self.config))
+            init.copy_(module.power_gains, _gabor_power_gains(self.config))
 
     def _get_feat_extract_output_lengths(self, input_lengths: torch.LongTensor | int) -> torch.LongTensor | int:
         """Encoder frames computed from `input_lengths` samples (zero or less: too short for one frame)."""
-        lengths = input_lengths
-        if self.config.frontend != "waveform":
-            lengths = _conv_output_length(lengths, self.config.n_fft, self.config.hop_length)
+        lengths = _conv_output_length(input_lengths, self.config.n_fft, self.config.hop_length)
         for kernel, stride in zip(self.config.conv_kernel, self.config.conv_stride):
             lengths = _conv_output_length(lengths, kernel, stride)
         return lengths
@@ -741,9 +902,7 @@ class SamAudioPreTrainedModel(PreTrainedModel):
         samples = 1
         for kernel, stride in zip(reversed(self.config.conv_kernel), reversed(self.config.conv_stride)):
             samples = (samples - 1) * stride + kernel
-        if self.config.frontend != "waveform":
-            samples = (samples - 1) * self.config.hop_length + self.config.n_fft
-        return samples
+        return (samples - 1) * self.config.hop_length + self.config.n_fft
 
     def freeze_feature_encoder(self) -> None:
         """Stop training the feature encoder (spectral frontend and conv stack), as wav2vec2's method of this name:
@@ -807,14 +966,10 @@ class SamAudioModel(SamAudioPreTrainedModel):
         else:
             input_lengths = attention_mask.sum(dim=-1).long()
 
-        spectrogram_frame_mask = None
-        if self.config.frontend != "waveform":
-            num_spectrogram_frames = _conv_output_length(
-                input_values.shape[-1], self.config.n_fft, self.config.hop_length
-            )
-            spectrogram_frame_mask = self._lengths_to_mask(
-                self._get_spectrogram_lengths(input_lengths), num_spectrogram_frames
-            )
+        num_spectrogram_frames = _conv_output_length(input_values.shape[-1], self.config.n_fft, self.config.hop_length)
+        spectrogram_frame_mask = self._lengths_to_mask(
+            self._get_spectrogram_lengths(input_lengths), num_spectrogram_frames
+        )
         conv_features, tonic_probabilities = self.feature_encoder(input_values, spectrogram_frame_mask)
         conv_features = conv_features.transpose(1, 2)  # (batch, frames, conv_dim[-1])
         frame_lengths = self._get_feat_extract_output_lengths(input_lengths)

@@ -81,9 +81,7 @@ class ModelArguments:
     segment_prior_width: float | None = field(
         default=None, metadata={"help": "Width of each segment token's temporal prior, in token shares of the clip."}
     )
-    tonic_estimation: str | None = field(
-        default=None, metadata={"help": "Tonic evidence: 'drone_and_melody' or 'drone'."}
-    )
+    tonic_estimation: str | None = field(default=None, metadata={"help": "'drone_and_melody' or 'drone'."})
     drone_intervals: list[int] | None = field(
         default=None, metadata={"help": "Semitones above Sa that the drone sounds (default 0 7: Sa, Pa)."}
     )
@@ -186,9 +184,7 @@ class DataTrainingArguments:
 class LoraArguments:
     """LoRA adapters through `peft.get_peft_model`."""
 
-    use_lora: bool = field(
-        default=False, metadata={"help": "Train LoRA adapters, the layer norms and the classifier only."}
-    )
+    use_lora: bool = field(default=False, metadata={"help": "Train only LoRA adapters, layer norms and classifier."})
     lora_r: int = field(default=8, metadata={"help": "Rank of the adapters."})
     lora_alpha: int = field(default=16, metadata={"help": "Scale of the adapters (alpha / r)."})
     lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter input."})
@@ -196,6 +192,7 @@ class LoraArguments:
         default_factory=lambda: list(DEFAULT_LORA_TARGETS), metadata={"help": "Module names to adapt."}
     )
     lora_include_conv_layers: bool = field(default=False, metadata={"help": "Also adapt the conv feature encoder."})
+    lora_learning_rate: float | None = field(default=None, metadata={"help": "Unset: ten times `learning_rate`."})
 
 
 @dataclass
@@ -219,9 +216,7 @@ class SamAudioTrainingArguments(TrainingArguments):
     logging_steps: float = field(default=10, metadata={"help": "Log every this many steps."})
     warmup_steps: float = field(default=0.05, metadata={"help": "Warm-up steps (a fraction < 1 of all steps)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the columns the transform reads."})
-    hub_strategy: str = field(
-        default="end", metadata={"help": "Push once, at the end, the folder `main()` writes (see `push_to_hub`)."}
-    )
+    hub_strategy: str = field(default="end", metadata={"help": "Push once, at the end, the folder `main()` writes."})
 
     def __post_init__(self):
         for name in ("mask_weight", "contrastive_weight"):
@@ -370,6 +365,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     splits = load_splits(data_args, training_args, feature_extractor.sampling_rate)
     model = build_model(model_args, lora_args, training_args, splits.labels)
+    if lora_args.use_lora:  # adapters start at zero and learn from a few parameters: they want a larger step
+        training_args.learning_rate = lora_args.lora_learning_rate or 10 * training_args.learning_rate
+        logger.info(f"LoRA learning rate {training_args.learning_rate:g}")
 
     push_only_if_the_hub_answers(training_args)
     # One upload, of the finished folder, at the end: with the flag on, `Trainer.save_model` would push as well.

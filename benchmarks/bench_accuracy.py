@@ -76,6 +76,8 @@ EXPERIMENTS = [
     ("tonic from drone only", "hard", "recording", ["--tonic_estimation", "drone"]),
     ("no auxiliary losses", "standard", "recording", ["--mask_weight", "0", "--contrastive_weight", "0"]),
     ("no auxiliary losses", "hard", "recording", ["--mask_weight", "0", "--contrastive_weight", "0"]),
+    ("waveform frontend", "standard", "recording", ["--frontend", "waveform"]),
+    ("waveform frontend", "hard", "recording", ["--frontend", "waveform"]),
 ]
 
 # Variants whose test accuracy is also broken down by condition and per raga.
@@ -313,7 +315,7 @@ def tonic_found(model_dir: Path, clips: list[np.ndarray], tonics_hz: list[float]
 
     model = SamAudioForAudioClassification.from_pretrained(model_dir).eval()
     config = model.config
-    if config.frontend != "log_frequency" or not config.tonic_alignment:
+    if config.frontend not in ("log_frequency", "waveform") or not config.tonic_alignment:
         return []
     extractor = SamAudioFeatureExtractor.from_pretrained(model_dir)
     bins = config.bins_per_octave

@@ -15,8 +15,9 @@ generator seed 11). For each seed `s` (default 0 1 2) the recordings split as in
 - **Labelled set** of size k (`--labelled`, default 1 2 4): the first k of the 5 training recordings of each raga in
   a seeded order. The validation recording picks the best epoch for every method alike; it is never trained on.
 - **Methods**: `scratch` (`run_raga_classification.py --config config.yaml`), `pretrained` (the same with
-  `--model_name_or_path` the pretrained folder), `pretrained + LoRA` (also `--use_lora true` and `--lr` of
-  `--lora-lr`), and the classical baseline of `bench_accuracy.py` on the same labelled clips.
+  `--model_name_or_path` the pretrained folder), `pretrained + LoRA` (also `--use_lora true`, and
+  `--lora_learning_rate` when `--lora-lr` is given), and the classical baseline of `bench_accuracy.py` on the same
+  labelled clips.
 - **Score**: top-1 accuracy on the test recordings (never seen by pretraining or fine-tuning) through
   `pipeline("audio-classification", model=DIR, trust_remote_code=True)`; mean and sample sd over seeds.
 
@@ -117,7 +118,9 @@ def main() -> None:
     parser.add_argument("--labelled", type=int, nargs="+", default=[1, 2, 4], help="Labelled recordings per raga.")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--pretrain-steps", type=int, default=1500)
-    parser.add_argument("--lora-lr", type=float, default=3e-3, help="Learning rate of the LoRA runs.")
+    parser.add_argument(
+        "--lora-lr", type=float, default=None, help="Learning rate of the LoRA runs (default: the run script's)."
+    )
     parser.add_argument("--pretrain-args", default="", help="More run_pretraining.py arguments, e.g. '--views 1'.")
     parser.add_argument("--epochs", type=float, default=None, help="Fine-tuning epochs (default: config.yaml's).")
     parser.add_argument("--quick", action="store_true", help="Smoke run: a tiny corpus, 20 pretraining steps.")
@@ -169,12 +172,13 @@ def main() -> None:
                 if method != "scratch":
                     extra += ["--model_name_or_path", str(pretrained_dir)]
                 if method == "pretrained + LoRA":
-                    extra += ["--use_lora", "true", "--lr", str(args.lora_lr)]
-                run_dir = (
-                    seed_dir
-                    / f"k{k}"
-                    / (method.replace(" + ", "-").replace(" ", "-") + suffix * (method != "scratch"))
-                )
+                    extra += ["--use_lora", "true"]
+                    if args.lora_lr is not None:
+                        extra += ["--lora_learning_rate", str(args.lora_lr)]
+                name = method.replace(" + ", "-").replace(" ", "-") + suffix * (method != "scratch")
+                if method == "pretrained + LoRA":
+                    name += f"-lr{args.lora_lr:g}" if args.lora_lr is not None else "-lr-config"
+                run_dir = seed_dir / f"k{k}" / name
                 results = run_and_score(corpus, split_dir, run_dir, split["test"], extra, seed, args.epochs, env)
                 predicted = np.array([raga_names.index(label) for label in results["predictions"]])
                 row = {"seed": seed, "labelled": k, "method": method, "accuracy": accuracy(truth, predicted)}

@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from configuration_sam_audio import SamAudioConfig
 from modeling_sam_audio import (
@@ -12,6 +13,7 @@ from modeling_sam_audio import (
     _compute_mask_indices,
     _filterbank_blocks,
     _fold_octaves,
+    _half_band_filter,
     _log_frequency_filterbank,
     _masked_segment_loss,
     _mel_filterbank,
@@ -243,6 +245,48 @@ def test_blocked_and_chunked_spectrogram_equals_one_dense_product(frontend):
                           return_complex=True)  # fmt: skip
     dense = torch.matmul(filterbank.T, spectrum.abs().pow(2))
     assert torch.allclose(chunked.band_energies(waveform), dense, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("frequency", [131.0, 196.0, 261.6, 587.3, 1046.5, 2349.3, 3951.1])
+def test_waveform_filterbank_starts_on_the_log_frequency_bands(frequency):
+    """A tone peaks in the band of the log-frequency grid it belongs to, in both frontends, on the same frames."""
+    bands = {}
+    for frontend in ("waveform", "log_frequency"):
+        config = SamAudioConfig(frontend=frontend)
+        spectral = SamAudioModel(config).feature_encoder.frontend
+        time = torch.arange(3 * config.sampling_rate) / config.sampling_rate
+        tone = torch.sin(2 * math.pi * frequency * time)[None]
+        with torch.no_grad():
+            bands[frontend] = (
+                spectral.waveform_filterbank(tone) if frontend == "waveform" else spectral.band_energies(tone)
+            )
+    expected = round(config.bins_per_octave * math.log2(frequency / config.min_frequency))
+    assert bands["waveform"].shape == bands["log_frequency"].shape
+    assert bands["waveform"][0].mean(-1).argmax().item() == expected
+    # The STFT's widened low filters blur the lowest notes by a band.
+    assert abs(bands["log_frequency"][0].mean(-1).argmax().item() - expected) <= 1
+    # Steady over time: the power is sampled often enough that a steady tone gives steady frames.
+    steady = bands["waveform"][0, expected]
+    assert (steady.std() / steady.mean()).item() < 0.05
+
+
+def test_waveform_levels_are_the_linear_convolution_with_the_half_band_filter():
+    """Each halving is the half-band filter's full linear convolution, decimated, tail included."""
+    config = SamAudioConfig(frontend="waveform")
+    filterbank = SamAudioModel(config).feature_encoder.frontend.waveform_filterbank
+    torch.manual_seed(0)
+    waveform = torch.randn(2, 5001, dtype=torch.float64)
+    levels = filterbank.decimated(waveform.float())
+    kernel = _half_band_filter(config).double()
+    reach = kernel.numel() // 2
+    expected = waveform
+    for level in levels[1:]:
+        expected = F.conv1d(F.pad(expected[:, None], (2 * reach, 2 * reach)), kernel.flip(0)[None, None])[:, 0]
+        expected = expected[:, reach::2][:, : level.shape[-1]]
+        assert level.shape[-1] >= expected.shape[-1] - 1
+        assert torch.allclose(level[:, : expected.shape[-1]].double(), expected, atol=1e-5)
+        expected = level.double()
+    assert len(levels) == filterbank.max_halvings + 1 == 5
 
 
 @pytest.mark.parametrize("config_kwargs", [{"frontend": "log_mel"}, {"tonic_alignment": False}])

@@ -68,11 +68,7 @@ class SamAudioModelTester:
 
     def get_config(self, **overrides) -> SamAudioConfig:
         spectral = {"n_fft": 128, "hop_length": 32, "num_mel_bins": 8, "min_frequency": 250.0, "num_octaves": 3}
-        conv = (
-            {"conv_dim": (8, 8), "conv_kernel": (10, 3), "conv_stride": (5, 2)}
-            if self.frontend == "waveform"
-            else {"conv_dim": (8, 8), "conv_kernel": (3, 3), "conv_stride": (1, 2)}
-        )
+        conv = {"conv_dim": (8, 8), "conv_kernel": (3, 3), "conv_stride": (1, 2)}
         kwargs = {
             "frontend": self.frontend,
             "hidden_size": 16,
