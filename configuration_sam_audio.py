@@ -52,12 +52,13 @@ class SamAudioConfig(PretrainedConfig):
         bins_per_semitone (`int`, *optional*, defaults to 3):
             Frequency resolution of the `"log_frequency"` and `"waveform"` frontends. Three bins (33 cents) keep a
             tonic that falls between semitones from smearing across two pitch classes.
-        waveform_filter_bandwidth (`float`, *optional*, defaults to 2.0):
+        waveform_filter_bandwidth (`float`, *optional*, defaults to 4.0):
             Only for `"waveform"`: the full width at half maximum of the initial Gabor filters, in bands, at the
             lowest band of each octave. All filters of an octave share one envelope, so the width falls to half this
-            at the top of the octave, and neighbouring bands always overlap. 2.0 (two thirds of a semitone) resolves
-            about what the 4096-point STFT resolves at 130 Hz; the kernels are `6 / (pi * bandwidth * (2 ** (1 /
-            bins_per_octave) - 1))` samples long at the octave's own rate, about 450 by default.
+            at the top of the octave, and neighbouring bands always overlap. The envelope sets the time resolution
+            too: 4.0 gives the lowest octave, where fundamentals and drone lie, a 90 ms envelope (the 4096-point STFT
+            window's power is about as long); 2.0 resolves pitch finer but smears the melody over 175 ms there. The
+            kernels span six envelope widths, 225 samples at each octave's own rate by default.
         waveform_antialias_taps (`int`, *optional*, defaults to 31):
             Only for `"waveform"`: length of the fixed half-band low-pass filter (Hann-windowed sinc) applied before
             each halving of the sample rate. Each octave is filtered at the lowest rate that holds it, which keeps
@@ -195,7 +196,7 @@ class SamAudioConfig(PretrainedConfig):
         min_frequency: float = 130.0,
         num_octaves: int = 5,
         bins_per_semitone: int = 3,
-        waveform_filter_bandwidth: float = 2.0,
+        waveform_filter_bandwidth: float = 4.0,
         waveform_antialias_taps: int = 31,
         tonic_alignment: bool = True,
         octave_level_margin: float = 1.5,
