@@ -255,19 +255,27 @@ def _waveform_filterbank_plan(config: SamAudioConfig) -> tuple[int, list[tuple[i
     return kernel_size, plan
 
 
+def _gabor_envelopes(config: SamAudioConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample times `(kernel_size,)` centred on 0, and each octave's Gaussian envelope (peak 1) `(num_octaves,
+    kernel_size)`, in samples at the octave's own rate."""
+    kernel_size, plan = _waveform_filterbank_plan(config)
+    time = torch.arange(kernel_size, dtype=torch.float64) - (kernel_size - 1) / 2
+    widths = torch.tensor([envelope_width for *_, envelope_width in plan], dtype=torch.float64)
+    return time, torch.exp(-0.5 * (time[None, :] / widths[:, None]) ** 2)
+
+
 def _gabor_filters(config: SamAudioConfig) -> torch.Tensor:
     """Initial kernels of the `"waveform"` frontend, shape `(num_octaves, 2 * bins_per_octave, 1, kernel_size)`.
 
     For each band of the log-frequency grid, a cosine and a sine under the octave's Gaussian envelope (peak 1), at the
     octave's sample rate; the real and imaginary outputs squared and summed give the band's power.
     """
-    kernel_size, plan = _waveform_filterbank_plan(config)
-    time = torch.arange(kernel_size, dtype=torch.float64) - (kernel_size - 1) / 2
+    _, plan = _waveform_filterbank_plan(config)
+    time, envelopes = _gabor_envelopes(config)
     bands = torch.arange(config.bins_per_octave, dtype=torch.float64) / config.bins_per_octave
     filters = []
-    for octave, (halvings, _, _, envelope_width) in enumerate(plan):
+    for octave, ((halvings, *_), envelope) in enumerate(zip(plan, envelopes)):
         centres = config.min_frequency * 2.0 ** (octave + bands) * 2**halvings / config.sampling_rate
-        envelope = torch.exp(-0.5 * (time / envelope_width) ** 2)
         phase = 2.0 * math.pi * centres[:, None] * time[None, :]
         filters.append(torch.cat([envelope * torch.cos(phase), envelope * torch.sin(phase)])[:, None, :])
     return torch.stack(filters).float()
@@ -281,17 +289,13 @@ def _gabor_power_gains(config: SamAudioConfig) -> torch.Tensor:
     bands the same power, and the octaves weigh in the octave folding as they do there. Kept apart from the kernels
     so that these stay near unit scale, where the optimiser's steps can move them.
     """
-    kernel_size, plan = _waveform_filterbank_plan(config)
-    time = torch.arange(kernel_size, dtype=torch.float64) - (kernel_size - 1) / 2
+    _, envelopes = _gabor_envelopes(config)
+    # A unit sinusoid at a band's centre gives an output of amplitude sum(envelope) / 2.
+    amplitudes = envelopes.sum(dim=-1) / 2.0
+    middles = config.min_frequency * 2.0 ** (torch.arange(config.num_octaves, dtype=torch.float64) + 0.5)
     spacing = 2.0 ** (1.0 / config.bins_per_octave) - 1.0
-    gains = []
-    for octave, (_, _, _, envelope_width) in enumerate(plan):
-        # A unit sinusoid at a band's centre gives an output of amplitude sum(envelope) / 2.
-        amplitude = torch.exp(-0.5 * (time / envelope_width) ** 2).sum().item() / 2.0
-        middle = config.min_frequency * 2.0 ** (octave + 0.5)
-        fft_bins = max(1.0, middle * spacing * config.n_fft / config.sampling_rate)
-        gains.append((config.n_fft / 4.0 / amplitude) ** 2 / fft_bins)
-    return torch.tensor(gains, dtype=torch.float32)
+    fft_bins = (middles * spacing * config.n_fft / config.sampling_rate).clamp(min=1.0)
+    return ((config.n_fft / 4.0 / amplitudes) ** 2 / fft_bins).float()
 
 
 def _half_band_filter(config: SamAudioConfig) -> torch.Tensor:
@@ -584,7 +588,8 @@ class SamAudioConvLayer(nn.Module):
 
 
 class SamAudioFeatureEncoder(nn.Module):
-    """Raw audio to conv features: an optional spectral frontend, then the strided conv stack."""
+    """Raw audio to conv features: the frontend (spectrogram or learned waveform filterbank), then the strided conv
+    stack."""
 
     def __init__(self, config: SamAudioConfig):
         super().__init__()
@@ -594,7 +599,7 @@ class SamAudioFeatureEncoder(nn.Module):
         )
 
     def forward(
-        self, input_values: torch.FloatTensor, spectrogram_frame_mask: torch.BoolTensor | None
+        self, input_values: torch.FloatTensor, spectrogram_frame_mask: torch.BoolTensor
     ) -> tuple[torch.FloatTensor, torch.FloatTensor | None]:
         """Conv features `(batch, conv_dim[-1], frames)` and the frontend's tonic distribution (or `None`)."""
         hidden_states, tonic_probabilities = self.frontend(input_values, spectrogram_frame_mask)

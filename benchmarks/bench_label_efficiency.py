@@ -171,12 +171,11 @@ def main() -> None:
                 extra = []
                 if method != "scratch":
                     extra += ["--model_name_or_path", str(pretrained_dir)]
+                name = method.replace(" + ", "-").replace(" ", "-") + suffix * (method != "scratch")
                 if method == "pretrained + LoRA":
                     extra += ["--use_lora", "true"]
                     if args.lora_lr is not None:
                         extra += ["--lora_learning_rate", str(args.lora_lr)]
-                name = method.replace(" + ", "-").replace(" ", "-") + suffix * (method != "scratch")
-                if method == "pretrained + LoRA":
                     name += f"-lr{args.lora_lr:g}" if args.lora_lr is not None else "-lr-config"
                 run_dir = seed_dir / f"k{k}" / name
                 results = run_and_score(corpus, split_dir, run_dir, split["test"], extra, seed, args.epochs, env)
