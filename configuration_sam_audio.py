@@ -8,6 +8,7 @@ logger = logging.get_logger(__name__)
 
 FRONTENDS = ("waveform", "log_mel", "log_frequency")
 TONIC_ESTIMATIONS = ("drone", "drone_and_melody")
+PRETRAINING_TARGETS = ("frames", "teacher")
 
 # Conv stacks that suit each frontend when the caller gives none. Every frontend produces frames every `hop_length`
 # samples (~16 per second), so they share one stack.
@@ -165,6 +166,10 @@ class SamAudioConfig(PretrainedConfig):
             Length of each masked span, in encoder frames.
         mask_time_min_masks (`int`, *optional*, defaults to 1):
             Minimum number of masked spans per clip while training (when `mask_time_prob > 0`).
+        pretraining_target (`str`, *optional*, defaults to `"frames"`):
+            What masked segment prediction predicts in `SamAudioForPreTraining`. `"frames"`: the clip's own conv
+            features at the masked frames. `"teacher"`: the segment states that an exponential moving average of the
+            model (the teacher) computes from the unmasked clip, as in data2vec; only the trainer can supply them.
         contrastive_proj_size (`int`, *optional*, defaults to 64):
             Width of the L2-normalised segment embeddings used by the contrastive loss.
         contrastive_temperature (`float`, *optional*, defaults to 0.1):
@@ -234,6 +239,7 @@ class SamAudioConfig(PretrainedConfig):
         mask_time_prob: float = 0.3,
         mask_time_length: int = 4,
         mask_time_min_masks: int = 1,
+        pretraining_target: str = "frames",
         contrastive_proj_size: int = 64,
         contrastive_temperature: float = 0.1,
         label_smoothing: float = 0.0,
@@ -288,6 +294,7 @@ class SamAudioConfig(PretrainedConfig):
         self.mask_time_prob = mask_time_prob
         self.mask_time_length = mask_time_length
         self.mask_time_min_masks = mask_time_min_masks
+        self.pretraining_target = pretraining_target
         self.contrastive_proj_size = contrastive_proj_size
         self.contrastive_temperature = contrastive_temperature
         self.label_smoothing = label_smoothing
@@ -378,6 +385,10 @@ class SamAudioConfig(PretrainedConfig):
             values = getattr(self, name)
             if not values or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 12 for v in values):
                 raise ValueError(f"`{name}` must hold semitones in [0, 12), got {values!r}.")
+        if self.pretraining_target not in PRETRAINING_TARGETS:
+            raise ValueError(
+                f"`pretraining_target` must be one of {PRETRAINING_TARGETS}, got {self.pretraining_target!r}."
+            )
         if self.tonic_estimation not in TONIC_ESTIMATIONS:
             raise ValueError(f"`tonic_estimation` must be one of {TONIC_ESTIMATIONS}, got {self.tonic_estimation!r}.")
         for name in ("conv_dim", "conv_kernel", "conv_stride"):

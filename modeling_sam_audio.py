@@ -149,6 +149,15 @@ def _masked_segment_loss(
     return (per_frame * mask).sum() / mask.sum().clamp(min=1.0)
 
 
+def _teacher_targets(segment_states: torch.FloatTensor) -> torch.FloatTensor:
+    """The teacher's segment states `(batch, segments, hidden)`, each channel normalised over a clip's segments.
+
+    As data2vec normalises its targets over time: what every segment shares (the clip's level, or a direction all
+    states drift to) is not a target, only how the segments of one clip differ.
+    """
+    return F.instance_norm(segment_states.float().transpose(1, 2)).transpose(1, 2)
+
+
 def _segment_contrastive_loss(
     embeddings: torch.FloatTensor, group_ids: torch.LongTensor, temperature: float
 ) -> torch.FloatTensor:
@@ -940,6 +949,7 @@ class SamAudioModel(SamAudioPreTrainedModel):
         attention_mask: torch.LongTensor | None = None,
         mask_time_indices: torch.BoolTensor | None = None,
         output_attentions: bool = False,
+        predict_masked_frames: bool = True,
     ) -> SamAudioModelOutput:
         r"""
         Args:
@@ -952,6 +962,9 @@ class SamAudioModel(SamAudioPreTrainedModel):
                 (`config.mask_time_prob`) and nothing is masked in eval mode.
             output_attentions (`bool`, *optional*, defaults to `False`):
                 Return the token-to-frame attention maps of every segment layer.
+            predict_masked_frames (`bool`, *optional*, defaults to `True`):
+                Compute `masked_segment_loss` against the masked frames' conv features. A caller with other targets
+                for the masked clip turns it off.
         """
         if input_values.dim() != 2:
             raise ValueError(
@@ -1000,7 +1013,7 @@ class SamAudioModel(SamAudioPreTrainedModel):
         )
 
         masked_segment_loss = None
-        if mask_time_indices is not None:
+        if mask_time_indices is not None and predict_masked_frames:
             predictions = self.masked_segment_head(hidden_states, segment_states)
             # Stop-gradient target, normalised per frame so its scale cannot shrink to make the task trivial.
             targets = F.layer_norm(conv_features.detach().float(), conv_features.shape[-1:])
@@ -1028,6 +1041,8 @@ class SamAudioForAudioClassification(SamAudioPreTrainedModel):
     """SAM-Audio with a classification head on the mean of the segment states (raga classification)."""
 
     _auto_class = "AutoModelForAudioClassification"
+    # A pretraining checkpoint's teacher head has no use here.
+    _keys_to_ignore_on_load_unexpected = [r"^teacher_prediction\."]
 
     def __init__(self, config: SamAudioConfig):
         super().__init__(config)
@@ -1099,7 +1114,12 @@ class SamAudioForAudioClassification(SamAudioPreTrainedModel):
 
 
 class SamAudioForPreTraining(SamAudioPreTrainedModel):
-    """SAM-Audio trained without labels: masked segment prediction plus self-supervised contrastive segments."""
+    """SAM-Audio trained without labels: masked segment prediction plus self-supervised contrastive segments.
+
+    With `config.pretraining_target="teacher"`, masked segment prediction regresses the segment states of a teacher
+    (an exponential moving average of `sam_audio`, kept by the trainer) on the unmasked clip from the student's
+    segment states on the masked one.
+    """
 
     _auto_class = "AutoModelForPreTraining"
 
@@ -1107,6 +1127,9 @@ class SamAudioForPreTraining(SamAudioPreTrainedModel):
         super().__init__(config)
         self.sam_audio = SamAudioModel(config)
         self.contrastive_head = SamAudioContrastiveHead(config)
+        self.teacher_prediction = (
+            nn.Linear(config.hidden_size, config.hidden_size) if config.pretraining_target == "teacher" else None
+        )
         self.post_init()
 
     def forward(
@@ -1115,6 +1138,7 @@ class SamAudioForPreTraining(SamAudioPreTrainedModel):
         attention_mask: torch.LongTensor | None = None,
         mask_time_indices: torch.BoolTensor | None = None,
         recording_ids: torch.LongTensor | None = None,
+        teacher_segment_states: torch.FloatTensor | None = None,
         output_attentions: bool = False,
     ) -> SamAudioForPreTrainingOutput:
         r"""
@@ -1128,6 +1152,9 @@ class SamAudioForPreTraining(SamAudioPreTrainedModel):
             recording_ids (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
                 The recording each clip was cut from: segments of clips of one recording are positives of the
                 contrastive loss, since a performance keeps its raga. Without it, only segments of one clip are.
+            teacher_segment_states (`torch.FloatTensor` of shape `(batch_size, segments, hidden_size)`, *optional*):
+                With `config.pretraining_target="teacher"`: the teacher's segment states on the same, unmasked clips,
+                the targets of masked segment prediction. Without them that loss is not computed.
             output_attentions (`bool`, *optional*, defaults to `False`):
                 Return the token-to-frame attention maps.
         """
@@ -1136,7 +1163,13 @@ class SamAudioForPreTraining(SamAudioPreTrainedModel):
             attention_mask=attention_mask,
             mask_time_indices=mask_time_indices,
             output_attentions=output_attentions,
+            predict_masked_frames=self.teacher_prediction is None,
         )
+        masked_segment_loss = outputs.masked_segment_loss
+        teacher_targets_given = self.teacher_prediction is not None and teacher_segment_states is not None
+        if teacher_targets_given and outputs.mask_time_indices is not None:
+            predictions = self.teacher_prediction(outputs.segment_states).float()
+            masked_segment_loss = (predictions - _teacher_targets(teacher_segment_states)).pow(2).mean()
         contrastive_loss = None
         if self.training:
             if recording_ids is None:
@@ -1144,10 +1177,10 @@ class SamAudioForPreTraining(SamAudioPreTrainedModel):
             contrastive_loss = _segment_contrastive_loss(
                 self.contrastive_head(outputs.segment_states), recording_ids, self.config.contrastive_temperature
             )
-        losses = [term for term in (outputs.masked_segment_loss, contrastive_loss) if term is not None]
+        losses = [term for term in (masked_segment_loss, contrastive_loss) if term is not None]
         return SamAudioForPreTrainingOutput(
             loss=sum(losses) if losses else None,
-            masked_segment_loss=outputs.masked_segment_loss,
+            masked_segment_loss=masked_segment_loss,
             contrastive_loss=contrastive_loss,
             segment_states=outputs.segment_states,
             attentions=outputs.attentions,

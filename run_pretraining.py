@@ -47,6 +47,7 @@ from sam_audio_raga.data import (
     pitch_shift,
     random_crop,
 )
+from sam_audio_raga.teacher import EmaTeacherCallback
 
 
 logger = logging.getLogger(__name__)
@@ -294,16 +295,42 @@ class PretrainingDataArguments:
 
 
 @dataclass
+class PretrainingModelArguments(ModelArguments):
+    """The model arguments of the classification script, and what masked segment prediction predicts."""
+
+    pretraining_target: str | None = field(
+        default=None,
+        metadata={
+            "help": "'frames': the masked frames' conv features. 'teacher': the segment states an exponential moving "
+            "average of the model computes from the unmasked clip (data2vec)."
+        },
+    )
+
+
+@dataclass
 class PretrainingArguments(SamAudioTrainingArguments):
     """`TrainingArguments` with the loss weights and defaults of a pretraining run (no evaluation, saves by steps)."""
 
     mask_weight: float = field(default=1.0, metadata={"help": "Weight of the masked segment prediction loss."})
     contrastive_weight: float = field(default=1.0, metadata={"help": "Weight of the contrastive segment loss."})
+    teacher_decay: float = field(
+        default=0.99, metadata={"help": "'teacher' target: EMA decay of the teacher at the first step."}
+    )
+    teacher_final_decay: float = field(
+        default=0.999, metadata={"help": "'teacher' target: EMA decay at the last step (rising linearly)."}
+    )
     output_dir: str = field(default="outputs/sam-audio-pretrained", metadata={"help": "Checkpoints and the model."})
     eval_strategy: str = field(default="no", metadata={"help": "Pretraining has no validation split: 'no'."})
     save_strategy: str = field(default="steps", metadata={"help": "When to checkpoint: 'steps' or 'epoch'."})
     load_best_model_at_end: bool = field(default=False, metadata={"help": "No metric picks a checkpoint: false."})
     metric_for_best_model: str | None = field(default=None, metadata={"help": "Unused in pretraining."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("teacher_decay", "teacher_final_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise ValueError(f"`{name}` must lie in [0, 1), got {value!r}.")
 
 
 class SamAudioPreTrainer(SamAudioTrainer):
@@ -312,13 +339,34 @@ class SamAudioPreTrainer(SamAudioTrainer):
     loss_terms = ("masked_segment_loss", "contrastive_loss")
     no_loss_hint = "pretraining needs `mask_time_prob` > 0 or training mode"
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.teacher = None
+        if self.model.config.pretraining_target == "teacher":
+            self.teacher = EmaTeacherCallback(
+                self.model.sam_audio, self.args.teacher_decay, self.args.teacher_final_decay
+            )
+            self.add_callback(self.teacher)
+
     def loss_weights(self) -> dict[str, float]:
         return {"masked_segment_loss": self.args.mask_weight, "contrastive_loss": self.args.contrastive_weight}
+
+    def train(self, resume_from_checkpoint: str | None = None, **kwargs):
+        if self.teacher is not None:
+            self.teacher.resume_from = resume_from_checkpoint
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.teacher is not None and model.training:
+            with self.accelerator.autocast():
+                targets = self.teacher.segment_states(inputs["input_values"], inputs.get("attention_mask"))
+            inputs = {**inputs, "teacher_segment_states": targets}
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
 
 def parse_arguments(argv: list[str]) -> tuple:
     """Parse `--config file.yaml` and the command line; flags on the command line override the YAML."""
-    return parse_config_and_flags((ModelArguments, PretrainingDataArguments, PretrainingArguments), argv)
+    return parse_config_and_flags((PretrainingModelArguments, PretrainingDataArguments, PretrainingArguments), argv)
 
 
 def view_config(data_args: PretrainingDataArguments) -> ViewConfig:

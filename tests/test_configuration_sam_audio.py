@@ -11,6 +11,7 @@ INVALID_VALUES = [
     ("num_attention_heads", -1),
     ("num_segment_tokens", 0),
     ("num_segment_layers", 1.5),
+    ("pretraining_target", "hubert"),
     ("mask_time_prob", 1.5),
     ("mask_time_prob", -0.1),
     ("hidden_dropout", 2.0),

@@ -366,6 +366,33 @@ def test_pretraining_loss_decreases_on_unlabeled_audio():
     assert losses[-1] < 0.8 * losses[0]
 
 
+def test_teacher_target_regresses_the_teachers_segments_normalised_over_each_clip():
+    """With `pretraining_target="teacher"` the masked loss is the mean squared error between the student's predicted
+    segment states and the teacher's, each channel normalised over a clip's segments: a per-clip, per-channel offset
+    or scale of the teacher's states changes nothing, and without teacher states there is no masked loss."""
+    torch.manual_seed(0)
+    config = SamAudioModelTester().get_config(hidden_dropout=0.0, final_dropout=0.0, pretraining_target="teacher")
+    model = SamAudioForPreTraining(config).train()
+    input_values = torch.randn(2, 1600)
+    frames = model.sam_audio._get_feat_extract_output_lengths(1600)
+    mask = torch.zeros(2, frames, dtype=torch.bool)
+    mask[:, :2] = True
+    teacher = torch.randn(2, config.num_segment_tokens, config.hidden_size)
+    with torch.no_grad():
+        outputs = model(input_values, mask_time_indices=mask, teacher_segment_states=teacher)
+        moved = 3.0 * teacher + torch.randn(2, 1, config.hidden_size)
+        rescaled = model(input_values, mask_time_indices=mask, teacher_segment_states=moved)
+        without = model(input_values, mask_time_indices=mask)
+    centred = teacher - teacher.mean(dim=1, keepdim=True)
+    targets = centred / (centred.pow(2).mean(dim=1, keepdim=True) + 1e-5).sqrt()
+    expected = (model.teacher_prediction(outputs.segment_states) - targets).pow(2).mean()
+    assert torch.allclose(outputs.masked_segment_loss, expected, atol=1e-5)
+    assert torch.allclose(rescaled.masked_segment_loss, expected, atol=1e-4)
+    assert without.masked_segment_loss is None and without.contrastive_loss is not None
+    # The frame target keeps its head and has no teacher head.
+    assert SamAudioForPreTraining(SamAudioModelTester().get_config()).teacher_prediction is None
+
+
 def _partition_overlap(attention: torch.Tensor) -> float:
     """Mean pairwise overlap (sum over frames of the minimum) of head-averaged, normalised token maps."""
     maps = attention.mean(dim=1)  # (batch, tokens, frames)

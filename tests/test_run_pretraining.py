@@ -17,6 +17,7 @@ import run_raga_classification
 from configuration_sam_audio import SamAudioConfig
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from modeling_sam_audio import SamAudioForAudioClassification
+from sam_audio_raga.teacher import TEACHER_FILE, EmaTeacherCallback
 from testing_utils import ROOT, TINY_DATA, TINY_MODEL
 
 
@@ -197,6 +198,55 @@ def test_the_output_fine_tunes_fully_and_with_lora_from_the_pretrained_weights(p
     assert not torch.equal(tuned[norm], weights[norm])  # the layer norms trained under LoRA
 
 
+def test_the_teacher_follows_the_student_is_checkpointed_and_resumes(recordings, tmp_path, monkeypatch):
+    """`--pretraining_target teacher`: after each optimiser step the teacher moves a share (1 - decay) of the way to
+    the student, each checkpoint holds it, a resumed run starts from the saved teacher rather than a copy of the
+    student, and the output fine-tunes with only the classifier new."""
+    output_dir = tmp_path / "run"
+    common = [
+        *TINY_PRETRAINING, "--dataset_name", str(recordings), "--output_dir", str(output_dir),
+        "--pretraining_target", "teacher", "--teacher_decay", "0.5", "--teacher_final_decay", "0.9",
+        "--warmup_steps", "0",
+    ]  # fmt: skip
+    updates = []
+    on_step_end = EmaTeacherCallback.on_step_end
+
+    def recorded(self, args, state, control, **kwargs):
+        before = {name: value.clone() for name, value in self.teacher.state_dict().items()}
+        on_step_end(self, args, state, control, **kwargs)
+        student = {name: value.detach().clone() for name, value in self.student.state_dict().items()}
+        after = {name: value.clone() for name, value in self.teacher.state_dict().items()}
+        updates.append((self.decay_at(state.global_step, state.max_steps), before, student, after))
+
+    monkeypatch.setattr(EmaTeacherCallback, "on_step_end", recorded)
+    pretrain([*common, "--max_steps", "4", "--save_steps", "2"])
+    assert [round(decay, 6) for decay, *_ in updates] == [0.6, 0.7, 0.8, 0.9]
+    name = "segment_decoder.segment_tokens"
+    for decay, before, student, after in updates:
+        assert torch.allclose(after[name], decay * before[name] + (1 - decay) * student[name], atol=1e-6)
+        assert not torch.equal(after[name], student[name])
+    saved = load_file(output_dir / "checkpoint-4" / TEACHER_FILE)
+    assert torch.equal(saved[name], updates[-1][3][name])
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    assert all(np.isfinite(entry["masked_segment_loss"]) for entry in state["log_history"] if "loss" in entry)
+
+    started = []
+    on_train_begin = EmaTeacherCallback.on_train_begin
+
+    def recorded_start(self, *args, **kwargs):
+        on_train_begin(self, *args, **kwargs)
+        started.append(self.teacher.state_dict()[name].clone())
+
+    monkeypatch.setattr(EmaTeacherCallback, "on_train_begin", recorded_start)
+    pretrain([*common, "--max_steps", "6", "--save_steps", "2"])
+    assert torch.equal(started[0], saved[name])
+
+    labels = {"num_labels": 2, "id2label": dict(enumerate("ab")), "label2id": {"a": 0, "b": 1}}
+    _, info = SamAudioForAudioClassification.from_pretrained(output_dir, **labels, output_loading_info=True)
+    assert sorted(info["missing_keys"]) == ["classifier.bias", "classifier.weight"]
+    assert not info["unexpected_keys"] and not info["mismatched_keys"]
+
+
 def test_a_labelled_dataset_pretrains_with_its_labels_unused(tmp_path):
     from sam_audio_raga.synthetic import SyntheticRagaConfig, load_synthetic_dataset
 
@@ -233,6 +283,24 @@ def test_missing_or_empty_data_is_one_clear_line(dataset, words, tmp_path, capsy
     assert len(errors) == 1 and all(word in errors[0] for word in words), stderr[-2000:]
     assert "Traceback" not in stderr
     assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--teacher_final_decay", "1.0"], ["teacher_final_decay", "[0, 1)"]),
+        (["--pretraining_target", "hubert"], ["pretraining_target", "teacher"]),
+    ],
+)
+def test_bad_teacher_settings_are_one_clear_line(flags, words, recordings, tmp_path, capsys):
+    arguments = ["--dataset_name", str(recordings), "--output_dir", str(tmp_path / "out"), *flags]
+    try:
+        assert run_pretraining.cli([*TINY_PRETRAINING, *arguments]) == 1
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    except SystemExit as exit_info:  # a bad training argument stops the argument parser, with its message
+        errors = str(exit_info).splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error:"), errors
+    assert all(word in errors[0] for word in words), errors
 
 
 def test_pretrain_yaml_parses_and_its_model_matches_the_fine_tuning_config():
