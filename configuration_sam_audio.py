@@ -430,6 +430,11 @@ class SamAudioConfig(PretrainedConfig):
         return 12 * self.bins_per_semitone
 
     @property
+    def band_spacing(self) -> float:
+        """Gap between neighbouring log-frequency bands, as a fraction of the lower band's centre frequency."""
+        return 2.0 ** (1.0 / self.bins_per_octave) - 1.0
+
+    @property
     def frontend_channels(self) -> int:
         """Channels of the frame sequence that enters the conv stack."""
         if self.frontend == "log_mel":

@@ -188,7 +188,7 @@ def _log_frequency_filterbank(config: SamAudioConfig) -> torch.Tensor:
     num_bins = config.num_octaves * config.bins_per_octave
     fft_frequencies = torch.linspace(0, config.sampling_rate / 2, config.n_fft // 2 + 1, dtype=torch.float64)
     centres = config.min_frequency * 2.0 ** (torch.arange(num_bins, dtype=torch.float64) / config.bins_per_octave)
-    log_spacing = centres * (2.0 ** (1.0 / config.bins_per_octave) - 1.0)
+    log_spacing = centres * config.band_spacing
     half_width = torch.clamp(log_spacing, min=config.sampling_rate / config.n_fft)
     weights = (1.0 - (fft_frequencies[:, None] - centres[None, :]).abs() / half_width[None, :]).clamp(min=0.0)
     return (weights / weights.sum(dim=0, keepdim=True)).float()
@@ -219,7 +219,7 @@ def _filterbank_blocks(config: SamAudioConfig) -> list[tuple[int, int, int, int]
     if config.frontend != "log_frequency":
         return [(0, config.num_mel_bins, 0, num_freqs)]
     bin_width = config.sampling_rate / config.n_fft
-    spread = 2.0 ** (1.0 / config.bins_per_octave) - 1.0
+    spread = config.band_spacing
     blocks = []
     for octave in range(config.num_octaves):
         first_band, stop_band = octave * config.bins_per_octave, (octave + 1) * config.bins_per_octave
@@ -244,7 +244,7 @@ def _waveform_filterbank_plan(config: SamAudioConfig) -> tuple[int, list[tuple[i
     then cover all the sound between frames, and each frame averages enough samples for a steady estimate under
     noise.
     """
-    spacing = 2.0 ** (1.0 / config.bins_per_octave) - 1.0
+    spacing = config.band_spacing
     plan = []
     for octave in range(config.num_octaves):
         lowest = config.min_frequency * 2.0**octave
@@ -302,7 +302,7 @@ def _gabor_power_gains(config: SamAudioConfig) -> torch.Tensor:
     # A unit sinusoid at a band's centre gives an output of amplitude sum(envelope) / 2.
     amplitudes = envelopes.sum(dim=-1) / 2.0
     middles = config.min_frequency * 2.0 ** (torch.arange(config.num_octaves, dtype=torch.float64) + 0.5)
-    spacing = 2.0 ** (1.0 / config.bins_per_octave) - 1.0
+    spacing = config.band_spacing
     fft_bins = (middles * spacing * config.n_fft / config.sampling_rate).clamp(min=1.0)
     return ((config.n_fft / 4.0 / amplitudes) ** 2 / fft_bins).float()
 

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 
 TEACHER_FILE = "teacher.safetensors"
@@ -50,7 +51,7 @@ class EmaTeacherCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            checkpoint = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
             if checkpoint.is_dir():
                 weights = {name: tensor.contiguous() for name, tensor in self.teacher.state_dict().items()}
                 save_file(weights, checkpoint / TEACHER_FILE)
