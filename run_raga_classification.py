@@ -54,7 +54,7 @@ from sam_audio_raga.data import (
 )
 from sam_audio_raga.evaluation import build_compute_metrics, save_confusion_matrix
 from sam_audio_raga.hub import HUB_IGNORE_PATTERNS, write_model_card
-from sam_audio_raga.lora import DEFAULT_LORA_TARGETS, apply_lora
+from sam_audio_raga.lora import DEFAULT_LORA_TARGETS, LORA_LEARNING_RATE_FACTOR, adapter_learning_rate, apply_lora
 
 
 logger = logging.getLogger(__name__)
@@ -191,8 +191,10 @@ class LoraArguments:
     lora_target_modules: list[str] = field(
         default_factory=lambda: list(DEFAULT_LORA_TARGETS), metadata={"help": "Module names to adapt."}
     )
-    lora_include_conv_layers: bool = field(default=False, metadata={"help": "Also adapt the conv feature encoder."})
-    lora_learning_rate: float | None = field(default=None, metadata={"help": "Unset: ten times `learning_rate`."})
+    lora_include_conv_layers: bool = field(default=True, metadata={"help": "Also adapt the conv feature encoder."})
+    lora_learning_rate: float | None = field(
+        default=None, metadata={"help": f"Unset: {LORA_LEARNING_RATE_FACTOR:g} times `learning_rate`."}
+    )
 
 
 @dataclass
@@ -365,8 +367,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     splits = load_splits(data_args, training_args, feature_extractor.sampling_rate)
     model = build_model(model_args, lora_args, training_args, splits.labels)
-    if lora_args.use_lora:  # adapters start at zero and learn from a few parameters: they want a larger step
-        training_args.learning_rate = lora_args.lora_learning_rate or 10 * training_args.learning_rate
+    if lora_args.use_lora:
+        training_args.learning_rate = adapter_learning_rate(training_args.learning_rate, lora_args.lora_learning_rate)
         logger.info(f"LoRA learning rate {training_args.learning_rate:g}")
 
     push_only_if_the_hub_answers(training_args)

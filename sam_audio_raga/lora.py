@@ -15,11 +15,12 @@ logger = logging.get_logger(__name__)
 # feed-forward projections of the segment layers (and of the masked segment head, which shares their names).
 DEFAULT_LORA_TARGETS = ("feature_projection.projection", "q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
 CONV_LAYER_PATTERN = r"feature_encoder\.conv_layers\.\d+\.conv"
+# A LoRA run's learning rate, as a multiple of full fine-tuning's: adapters start at zero and train few weights, so
+# they want a larger step, but ten times (the usual advice) overshoots here (BENCHMARKS.md, label efficiency).
+LORA_LEARNING_RATE_FACTOR = 3.0
 
 
-def lora_target_pattern(
-    target_modules: Sequence[str] = DEFAULT_LORA_TARGETS, include_conv_layers: bool = False
-) -> str:
+def lora_target_pattern(target_modules: Sequence[str] = DEFAULT_LORA_TARGETS, include_conv_layers: bool = True) -> str:
     """A regular expression matching the full names of the modules LoRA adapts."""
     if not target_modules and not include_conv_layers:
         raise ValueError("LoRA needs at least one target: pass `target_modules` or `include_conv_layers=True`.")
@@ -29,6 +30,12 @@ def lora_target_pattern(
     if include_conv_layers:
         alternatives.append(r"(.*\.)?" + CONV_LAYER_PATTERN)
     return "|".join(f"({alternative})" for alternative in alternatives)
+
+
+def adapter_learning_rate(full_fine_tuning_rate: float, lora_learning_rate: float | None = None) -> float:
+    """The learning rate of a LoRA run: `lora_learning_rate` when given, else `LORA_LEARNING_RATE_FACTOR` times the
+    full fine-tuning rate."""
+    return lora_learning_rate or LORA_LEARNING_RATE_FACTOR * full_fine_tuning_rate
 
 
 def layer_norm_names(model: nn.Module) -> list[str]:
@@ -42,12 +49,15 @@ def apply_lora(
     lora_alpha: int = 16,
     lora_dropout: float = 0.0,
     target_modules: Sequence[str] = DEFAULT_LORA_TARGETS,
-    include_conv_layers: bool = False,
+    include_conv_layers: bool = True,
     modules_to_save: Sequence[str] = ("classifier",),
     train_layer_norms: bool = True,
 ) -> PeftModel:
-    """Wrap `model` with LoRA adapters; everything else is frozen except `modules_to_save` and, with
-    `train_layer_norms`, every layer norm.
+    """Wrap `model` with LoRA adapters on `target_modules` and, with `include_conv_layers`, the conv feature encoder;
+    everything else is frozen except `modules_to_save` and, with `train_layer_norms`, every layer norm.
+
+    The conv layers are adapted by default: they turn the pitch classes into the features every later layer reads,
+    and a model fine-tuned on a new corpus gains most from moving them (BENCHMARKS.md, label efficiency).
 
     The layer norms go to `modules_to_save` (trained copies, saved with the adapter and merged by `merge_and_unload`):
     a few thousand parameters that let the adapted model re-centre and re-scale features a pretrained encoder
@@ -80,4 +90,11 @@ def apply_lora(
     return peft_model
 
 
-__all__ = ["DEFAULT_LORA_TARGETS", "apply_lora", "layer_norm_names", "lora_target_pattern"]
+__all__ = [
+    "DEFAULT_LORA_TARGETS",
+    "LORA_LEARNING_RATE_FACTOR",
+    "adapter_learning_rate",
+    "apply_lora",
+    "layer_norm_names",
+    "lora_target_pattern",
+]

@@ -13,9 +13,9 @@ from testing_utils import SamAudioModelTester
 
 
 TEST_CASES = [
-    ("attention", {"target_modules": ("q_proj", "v_proj")}),
-    ("attention_and_feed_forward", {}),
-    ("with_conv_layers", {"include_conv_layers": True}),
+    ("attention", {"target_modules": ("q_proj", "v_proj"), "include_conv_layers": False}),
+    ("linear_layers", {"include_conv_layers": False}),
+    ("linear_and_conv_layers", {}),
     ("rank_2_dropout", {"r": 2, "lora_dropout": 0.1}),
 ]
 MODEL_CLASSES = (SamAudioForAudioClassification, SamAudioForPreTraining)
@@ -60,8 +60,8 @@ def test_only_adapters_and_saved_modules_train(name, lora_kwargs, model_class):
         assert "lora_" in key or "modules_to_save" in key, f"{key} changed but is neither an adapter nor saved"
     if model_class is SamAudioForAudioClassification:
         assert any("classifier.modules_to_save" in key for key in changed)
-    if lora_kwargs.get("include_conv_layers"):
-        assert any("conv_layers" in key and "lora_" in key for key in changed)
+    conv_adapters_trained = any("conv_layers" in key and "lora_" in key for key in changed)
+    assert conv_adapters_trained == lora_kwargs.get("include_conv_layers", True)
 
 
 @pytest.mark.parametrize("model_class", MODEL_CLASSES)
@@ -143,4 +143,4 @@ def test_invalid_lora_arguments_raise():
     with pytest.raises(ValueError, match="rank"):
         apply_lora(SamAudioForAudioClassification(config), r=0)
     with pytest.raises(ValueError, match="target"):
-        lora_target_pattern(target_modules=())
+        lora_target_pattern(target_modules=(), include_conv_layers=False)

@@ -185,10 +185,10 @@ def test_the_output_fine_tunes_fully_and_with_lora_from_the_pretrained_weights(p
         tuned = load_file(output_dir / "model.safetensors")
         for name in ENCODER_WEIGHTS:
             assert (fresh[name] - weights[name]).abs().max() > 0.05, name  # a new model would be far off
-            if use_lora:  # outside the adapters and layer norms: frozen, so exactly the pretrained values
+            if use_lora and "conv_layers" not in name:  # neither adapted nor a layer norm: exactly as pretrained
                 assert torch.equal(tuned[name], weights[name]), name
-            else:
-                assert (tuned[name] - weights[name]).abs().max() <= 2.5e-3, name
+            else:  # fine-tuned, or merged with its adapter: moved, but far nearer than a new model
+                assert 0 < (tuned[name] - weights[name]).abs().max() <= 1e-2, name
     lora_lines = [record.getMessage() for record in caplog.records if record.getMessage().startswith("LoRA: training")]
     assert len(lora_lines) == 1 and "layer norms and classifier" in lora_lines[0]
     adapter = json.loads((output_dir / "adapter" / "adapter_config.json").read_text())

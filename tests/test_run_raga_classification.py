@@ -235,9 +235,11 @@ def test_lora_run_saves_adapter_and_merged_model(tmp_path):
     assert not (output_dir / "adapter_config.json").exists()
     merged = SamAudioForAudioClassification.from_pretrained(output_dir)
     assert not any("lora" in name for name in merged.state_dict())
-    # Adapters train at ten times the full fine-tuning rate unless `lora_learning_rate` says otherwise.
+    # Adapters, on the conv layers too, train at three times the full fine-tuning rate unless `lora_learning_rate`
+    # says otherwise.
+    assert "conv_layers" in json.loads((output_dir / "adapter" / "adapter_config.json").read_text())["target_modules"]
     (checkpoint,) = output_dir.glob("checkpoint-*")
-    assert json.loads((checkpoint / "training_args.json").read_text())["learning_rate"] == pytest.approx(1e-2)
+    assert json.loads((checkpoint / "training_args.json").read_text())["learning_rate"] == pytest.approx(3e-3)
 
 
 def test_a_checkpoint_refuses_overrides_that_would_replace_its_weights(tmp_path, capsys):
