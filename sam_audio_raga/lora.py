@@ -35,7 +35,14 @@ def lora_target_pattern(target_modules: Sequence[str] = DEFAULT_LORA_TARGETS, in
 def adapter_learning_rate(full_fine_tuning_rate: float, lora_learning_rate: float | None = None) -> float:
     """The learning rate of a LoRA run: `lora_learning_rate` when given, else `LORA_LEARNING_RATE_FACTOR` times the
     full fine-tuning rate."""
-    return lora_learning_rate or LORA_LEARNING_RATE_FACTOR * full_fine_tuning_rate
+    if lora_learning_rate is None:
+        return LORA_LEARNING_RATE_FACTOR * full_fine_tuning_rate
+    if not lora_learning_rate > 0:
+        raise ValueError(
+            f"`lora_learning_rate` must be > 0, got {lora_learning_rate!r}; leave it unset (null) for "
+            f"{LORA_LEARNING_RATE_FACTOR:g} x `learning_rate`."
+        )
+    return lora_learning_rate
 
 
 def layer_norm_names(model: nn.Module) -> list[str]:

@@ -52,6 +52,7 @@ def assert_one_clear_line(stderr: str, *words: str) -> None:
         (["--frontend", "mfcc"], ["frontend", "log_frequency"]),
         (["--pitch_shift_probability", "2"], ["pitch_shift_probability"]),
         (["--lora_r", "0", "--use_lora", "true"], ["rank"]),
+        (["--lora_learning_rate", "0", "--use_lora", "true"], ["lora_learning_rate", "> 0", "unset"]),
     ],
 )
 def test_bad_config_values_are_one_clear_line(flags, words, tmp_path, run_training):
