@@ -63,8 +63,8 @@ def apply_lora(
     """Wrap `model` with LoRA adapters on `target_modules` and, with `include_conv_layers`, the conv feature encoder;
     everything else is frozen except `modules_to_save` and, with `train_layer_norms`, every layer norm.
 
-    The conv layers are adapted by default: they turn the pitch classes into the features every later layer reads,
-    and a model fine-tuned on a new corpus gains most from moving them (BENCHMARKS.md, label efficiency).
+    The conv layers are adapted by default: they turn the frontend's frames into the features every later layer
+    reads, and a model fine-tuned on a new corpus gains most from moving them (BENCHMARKS.md, label efficiency).
 
     The layer norms go to `modules_to_save` (trained copies, saved with the adapter and merged by `merge_and_unload`):
     a few thousand parameters that let the adapted model re-centre and re-scale features a pretrained encoder
