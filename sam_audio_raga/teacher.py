@@ -43,11 +43,11 @@ class EmaTeacherCallback(TrainerCallback):
 
     @torch.no_grad()
     def on_step_end(self, args, state, control, **kwargs):
+        # Only the parameters move: the model's buffers (window, filterbanks) are constants of the config, which the
+        # teacher has held since it was copied.
         decay = self.decay_at(state.global_step, state.max_steps)
         for teacher_weight, student_weight in zip(self.teacher.parameters(), self.student.parameters()):
             teacher_weight.lerp_(student_weight.detach().to(teacher_weight.dtype), 1.0 - decay)
-        for teacher_buffer, student_buffer in zip(self.teacher.buffers(), self.student.buffers()):
-            teacher_buffer.copy_(student_buffer)
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
