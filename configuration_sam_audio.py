@@ -100,6 +100,13 @@ class SamAudioConfig(PretrainedConfig):
             Train the drone and melody templates with the rest of the model. `False` keeps them as initialised: the
             classification loss only asks the tonic to be consistent within the recordings a run trains on, not
             right on new ones.
+        pitch_class_head (`bool`, *optional*, defaults to `True`):
+            Only with `tonic_alignment`, and only in `SamAudioForAudioClassification`: score every raga at every
+            tonic rotation from the clip's pitch-class statistics (per bin, the melody's occupancy and the spread
+            over frames), a linear classifier on tonic-normalised pitch-class histograms. Its scores join the tonic
+            evidence in one distribution over (raga, tonic): summed over ragas it is the tonic that aligns the
+            frames, so a tonic that fits no raga's profile loses weight; summed over tonics it is added to the
+            classification logits. Starts at zero, where it changes neither.
         spectrogram_floor (`float`, *optional*, defaults to 1e-6):
             Added to spectrogram power before the logarithm, so silence maps to a finite floor.
         spectrogram_chunk_frames (`int`, *optional*, defaults to 128):
@@ -212,6 +219,7 @@ class SamAudioConfig(PretrainedConfig):
         melody_intervals: tuple[int, ...] | list[int] = (0, 7),
         tonic_melody_weight: float = 0.25,
         learn_tonic_templates: bool = True,
+        pitch_class_head: bool = True,
         spectrogram_floor: float = 1e-6,
         spectrogram_chunk_frames: int = 128,
         conv_dim: tuple[int, ...] | list[int] | None = None,
@@ -267,6 +275,7 @@ class SamAudioConfig(PretrainedConfig):
         self.melody_intervals = list(melody_intervals)
         self.tonic_melody_weight = tonic_melody_weight
         self.learn_tonic_templates = learn_tonic_templates
+        self.pitch_class_head = pitch_class_head
         self.spectrogram_floor = spectrogram_floor
         self.spectrogram_chunk_frames = spectrogram_chunk_frames
         self.conv_dim = list(defaults["conv_dim"] if conv_dim is None else conv_dim)

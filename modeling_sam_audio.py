@@ -20,6 +20,9 @@ except ImportError:
 
 logger = logging.get_logger(__name__)
 
+# Per-bin statistics of a clip's pitch-class frames that `SamAudioPitchClassHead` classifies.
+PITCH_CLASS_STATISTICS = ("melody_occupancy", "spread")
+
 
 @dataclass
 class SamAudioModelOutput(ModelOutput):
@@ -43,6 +46,8 @@ class SamAudioModelOutput(ModelOutput):
         tonic_probabilities (`torch.FloatTensor` of shape `(batch_size, config.bins_per_octave)`, *optional*):
             The tonic the log-frequency frontend found (with `tonic_alignment`): the probability of each pitch class,
             bin `r` standing for `config.min_frequency * 2 ** (r / config.bins_per_octave)` Hz in any octave.
+        pitch_class_logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`, *optional*):
+            Label scores of the pitch-class head (see `SamAudioConfig.pitch_class_head`), when the model has one.
     """
 
     last_hidden_state: torch.FloatTensor | None = None
@@ -53,6 +58,7 @@ class SamAudioModelOutput(ModelOutput):
     frame_mask: torch.BoolTensor | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     tonic_probabilities: torch.FloatTensor | None = None
+    pitch_class_logits: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -62,9 +68,11 @@ class SamAudioClassifierOutput(ModelOutput):
         loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` are given):
             Classification loss only; `SamAudioTrainer` adds the weighted auxiliary losses.
         logits (`torch.FloatTensor` of shape `(batch_size, config.num_labels)`):
-            Raga scores before softmax.
+            Raga scores before softmax: the segment classifier's plus, with `config.pitch_class_head`, the
+            pitch-class head's.
         classification_loss (`torch.FloatTensor` of shape `()`, *optional*):
-            Cross-entropy of `logits` against `labels` (same value as `loss`).
+            Cross-entropy against `labels` (same value as `loss`): of `logits`, or with a pitch-class head the sum of
+            each classifier's own cross-entropy.
         masked_segment_loss (`torch.FloatTensor` of shape `()`, *optional*):
             Masked segment prediction loss, when frames were masked (training, or `mask_time_indices` given).
         contrastive_loss (`torch.FloatTensor` of shape `()`, *optional*, returned in training mode):
@@ -366,6 +374,24 @@ def _circular_correlation(profiles: torch.FloatTensor, template: torch.FloatTens
     return torch.fft.irfft(spectrum, n=profiles.shape[-1], dim=-1)
 
 
+class SamAudioPitchClassHead(nn.Module):
+    """Scores `(batch, labels, rotations)` of every label at every tonic rotation from a clip's pitch-class statistics.
+
+    A linear classifier on pitch-class histograms read relative to each candidate tonic: `scores[b, c, r]` matches
+    label `c`'s templates against the statistics rotated so that bin `r` is Sa, by circular correlation.
+    """
+
+    def __init__(self, config: SamAudioConfig, num_labels: int):
+        super().__init__()
+        self.templates = nn.Parameter(torch.empty(num_labels, len(PITCH_CLASS_STATISTICS), config.bins_per_octave))
+
+    def forward(self, statistics: torch.FloatTensor) -> torch.FloatTensor:
+        num_classes = statistics.shape[-1]
+        profiles = F.normalize(statistics - statistics.mean(dim=-1, keepdim=True), dim=-1)  # (batch, stats, classes)
+        spectrum = torch.fft.rfft(profiles, dim=-1)[:, None] * torch.fft.rfft(self.templates.float(), dim=-1).conj()
+        return torch.fft.irfft(spectrum, n=num_classes, dim=-1).sum(dim=2)
+
+
 class SamAudioTonicAlignment(nn.Module):
     """Finds the clip's tonic, rotates the pitch-class frames so it lands on bin 0, and removes the stationary profile.
 
@@ -373,39 +399,52 @@ class SamAudioTonicAlignment(nn.Module):
     colouring. Energy above it is the melody (and pitched percussion). Each is matched against a learned template at
     every rotation, with circular correlations computed by FFTs along the pitch-class axis; a softmax over the summed
     scores weighs the rotated frames. A drone alone cannot tell a Sa-Ma tuning from a Sa-Pa tuning a fourth higher,
-    and may be faint or pause; the melody settles those cases.
+    and may be faint or pause; the melody settles those cases. With a `SamAudioPitchClassHead` (`num_labels` > 0),
+    the tonic and the label are estimated together: a tonic under which the clip's pitch classes fit no label's
+    profile loses weight.
     """
 
-    def __init__(self, config: SamAudioConfig):
+    def __init__(self, config: SamAudioConfig, num_labels: int = 0):
         super().__init__()
         self.temperature = config.tonic_temperature
         self.drone_template = nn.Parameter(torch.empty(config.bins_per_octave))
         self.use_melody = config.tonic_estimation == "drone_and_melody"
         self.melody_template = nn.Parameter(torch.empty(config.bins_per_octave)) if self.use_melody else None
         self.learn_templates = config.learn_tonic_templates
+        self.pitch_class_head = SamAudioPitchClassHead(config, num_labels) if num_labels > 0 else None
 
     def forward(
         self, pitch_classes: torch.FloatTensor, frame_mask: torch.BoolTensor
-    ) -> tuple[torch.FloatTensor, torch.FloatTensor]:
-        """Aligned frames `(batch, pitch_classes, frames)` and the tonic distribution `(batch, rotations)`."""
+    ) -> tuple[torch.FloatTensor, torch.FloatTensor, torch.FloatTensor | None]:
+        """Aligned frames `(batch, pitch_classes, frames)`, the tonic distribution `(batch, rotations)` and, with a
+        pitch-class head, its label logits `(batch, labels)`."""
         num_classes = pitch_classes.shape[1]
         stationary = _median_over_frames(pitch_classes, frame_mask)  # (batch, pitch_classes)
         melody = pitch_classes - stationary[:, :, None]
+        occupancy = _mean_over_frames(melody.clamp(min=0.0), frame_mask).squeeze(-1)
         # Fixed templates are detached, so they get no gradient (and no weight decay) yet load like learned ones.
         drone_template = self.drone_template if self.learn_templates else self.drone_template.detach()
         scores = _circular_correlation(stationary, drone_template)
         if self.use_melody:
             melody_template = self.melody_template if self.learn_templates else self.melody_template.detach()
-            occupancy = _mean_over_frames(melody.clamp(min=0.0), frame_mask).squeeze(-1)
             scores = scores + _circular_correlation(occupancy, melody_template)
-        tonic_probabilities = torch.softmax(scores / self.temperature, dim=-1)  # (batch, rotations)
+        log_tonic = torch.log_softmax(scores / self.temperature, dim=-1)  # (batch, rotations)
+        label_logits = None
+        if self.pitch_class_head is not None:
+            centred = pitch_classes - _mean_over_frames(pitch_classes, frame_mask)
+            spread = _mean_over_frames(centred.square(), frame_mask).squeeze(-1).sqrt()
+            statistics = torch.stack([occupancy, spread], dim=1)  # in the order of PITCH_CLASS_STATISTICS
+            joint = log_tonic[:, None, :] + self.pitch_class_head(statistics) / self.temperature
+            label_logits = torch.logsumexp(joint, dim=-1)  # (batch, labels)
+            log_tonic = torch.log_softmax(torch.logsumexp(joint, dim=1), dim=-1)
+        tonic_probabilities = log_tonic.exp()
         # aligned[p] = sum_r tonic_probabilities[r] * melody[p + r]
         aligned = torch.fft.irfft(
             torch.fft.rfft(melody, dim=1) * torch.fft.rfft(tonic_probabilities, dim=-1).conj()[:, :, None],
             n=num_classes,
             dim=1,
         )
-        return aligned, tonic_probabilities
+        return aligned, tonic_probabilities, label_logits
 
 
 class SamAudioWaveformFilterbank(nn.Module):
@@ -487,7 +526,7 @@ class SamAudioSpectralFrontend(nn.Module):
     bands with `SamAudioWaveformFilterbank` instead, on the same frames, and takes the same path from there.
     """
 
-    def __init__(self, config: SamAudioConfig):
+    def __init__(self, config: SamAudioConfig, num_labels: int = 0):
         super().__init__()
         self.config = config
         self.waveform_filterbank = SamAudioWaveformFilterbank(config) if config.frontend == "waveform" else None
@@ -503,7 +542,7 @@ class SamAudioSpectralFrontend(nn.Module):
                 "filterbank", torch.empty(self.freq_stop - self.freq_start, num_bins), persistent=False
             )
         self.fold_octaves = config.frontend in ("log_frequency", "waveform") and config.tonic_alignment
-        self.tonic_alignment = SamAudioTonicAlignment(config) if self.fold_octaves else None
+        self.tonic_alignment = SamAudioTonicAlignment(config, num_labels) if self.fold_octaves else None
 
     def compute_filterbank(self) -> torch.Tensor:
         """The filterbank restricted to FFT bins `freq_start:freq_stop`, shape `(num_freqs, num_bins)`."""
@@ -550,9 +589,10 @@ class SamAudioSpectralFrontend(nn.Module):
 
     def forward(
         self, input_values: torch.FloatTensor, frame_mask: torch.BoolTensor
-    ) -> tuple[torch.FloatTensor, torch.FloatTensor | None]:
-        """Frames `(batch, bins, frames)` and, when they are aligned to the tonic, the tonic distribution."""
-        tonic_probabilities = None
+    ) -> tuple[torch.FloatTensor, torch.FloatTensor | None, torch.FloatTensor | None]:
+        """Frames `(batch, bins, frames)` and, when they are aligned to the tonic, the tonic distribution and the
+        pitch-class head's label logits (`None` without one)."""
+        tonic_probabilities = pitch_class_logits = None
         # FFTs are not supported in half precision, and log-power needs the range of float32.
         with torch.autocast(device_type=input_values.device.type, enabled=False):
             waveform = input_values.float()
@@ -563,7 +603,7 @@ class SamAudioSpectralFrontend(nn.Module):
             floor = self.config.spectrogram_floor
             if self.fold_octaves:
                 features = _fold_octaves(bands, self.config)
-                features, tonic_probabilities = self.tonic_alignment(features, frame_mask)
+                features, tonic_probabilities, pitch_class_logits = self.tonic_alignment(features, frame_mask)
             else:
                 # Remove each frame's loudness, then the clip's mean spectrum (over its unpadded frames): raw
                 # log-energies carry a large offset that dominates every frame alike, and training on them
@@ -571,7 +611,7 @@ class SamAudioSpectralFrontend(nn.Module):
                 features = torch.log(bands + floor)
                 features = features - features.mean(dim=1, keepdim=True)
                 features = features - _mean_over_frames(features, frame_mask)
-        return features, tonic_probabilities
+        return features, tonic_probabilities, pitch_class_logits
 
 
 class SamAudioConvLayer(nn.Module):
@@ -600,22 +640,23 @@ class SamAudioFeatureEncoder(nn.Module):
     """Raw audio to conv features: the frontend (spectrogram or learned waveform filterbank), then the strided conv
     stack."""
 
-    def __init__(self, config: SamAudioConfig):
+    def __init__(self, config: SamAudioConfig, num_labels: int = 0):
         super().__init__()
-        self.frontend = SamAudioSpectralFrontend(config)
+        self.frontend = SamAudioSpectralFrontend(config, num_labels)
         self.conv_layers = nn.ModuleList(
             [SamAudioConvLayer(config, layer_id) for layer_id in range(len(config.conv_dim))]
         )
 
     def forward(
         self, input_values: torch.FloatTensor, spectrogram_frame_mask: torch.BoolTensor
-    ) -> tuple[torch.FloatTensor, torch.FloatTensor | None]:
-        """Conv features `(batch, conv_dim[-1], frames)` and the frontend's tonic distribution (or `None`)."""
-        hidden_states, tonic_probabilities = self.frontend(input_values, spectrogram_frame_mask)
+    ) -> tuple[torch.FloatTensor, torch.FloatTensor | None, torch.FloatTensor | None]:
+        """Conv features `(batch, conv_dim[-1], frames)`, the frontend's tonic distribution and its pitch-class
+        label logits (each `None` when the frontend has none)."""
+        hidden_states, tonic_probabilities, pitch_class_logits = self.frontend(input_values, spectrogram_frame_mask)
         hidden_states = hidden_states.to(self.conv_layers[0].conv.weight.dtype)
         for conv_layer in self.conv_layers:
             hidden_states = conv_layer(hidden_states)
-        return hidden_states, tonic_probabilities
+        return hidden_states, tonic_probabilities, pitch_class_logits
 
 
 class SamAudioFeatureProjection(nn.Module):
@@ -891,6 +932,8 @@ class SamAudioPreTrainedModel(PreTrainedModel):
             if module.melody_template is not None:
                 melody = _interval_template(self.config, self.config.melody_intervals)
                 init.copy_(module.melody_template, self.config.tonic_melody_weight * melody)
+        elif isinstance(module, SamAudioPitchClassHead):
+            init.zeros_(module.templates)
         elif isinstance(module, SamAudioSpectralFrontend) and module.waveform_filterbank is None:
             # Non-persistent buffers are not in checkpoints, so they are (re)computed here on every load.
             init.copy_(module.window, torch.hann_window(self.config.n_fft, dtype=torch.float32))
@@ -920,20 +963,27 @@ class SamAudioPreTrainedModel(PreTrainedModel):
 
     def freeze_feature_encoder(self) -> None:
         """Stop training the feature encoder (spectral frontend and conv stack), as wav2vec2's method of this name:
-        its parameters keep their pretrained values. transformers' `run_audio_classification.py` calls it."""
-        for parameter in self.base_model.feature_encoder.parameters():
-            parameter.requires_grad = False
+        its parameters keep their pretrained values. transformers' `run_audio_classification.py` calls it. The
+        pitch-class head, which the tonic alignment holds, is a label head and keeps training."""
+        for name, parameter in self.base_model.feature_encoder.named_parameters():
+            parameter.requires_grad = ".pitch_class_head." in f".{name}"
 
 
 class SamAudioModel(SamAudioPreTrainedModel):
-    """The bare SAM-Audio encoder: feature encoder, masked frames, positional conv, segment decoder."""
+    """The bare SAM-Audio encoder: feature encoder, masked frames, positional conv, segment decoder.
+
+    `num_pitch_class_labels` > 0 adds a `SamAudioPitchClassHead` for that many labels to the tonic alignment, as
+    `SamAudioForAudioClassification` does with `config.pitch_class_head`.
+    """
 
     _auto_class = "AutoModel"
+    # A classification checkpoint's pitch-class head, when this model is built without one.
+    _keys_to_ignore_on_load_unexpected = [r"\.pitch_class_head\."]
 
-    def __init__(self, config: SamAudioConfig):
+    def __init__(self, config: SamAudioConfig, num_pitch_class_labels: int = 0):
         super().__init__(config)
         self.config = config
-        self.feature_encoder = SamAudioFeatureEncoder(config)
+        self.feature_encoder = SamAudioFeatureEncoder(config, num_pitch_class_labels)
         self.feature_projection = SamAudioFeatureProjection(config)
         self.masked_spec_embed = nn.Parameter(torch.empty(config.hidden_size))
         self.pos_conv_embed = SamAudioPositionalConvEmbedding(config)
@@ -988,7 +1038,9 @@ class SamAudioModel(SamAudioPreTrainedModel):
         spectrogram_frame_mask = self._lengths_to_mask(
             self._get_spectrogram_lengths(input_lengths), num_spectrogram_frames
         )
-        conv_features, tonic_probabilities = self.feature_encoder(input_values, spectrogram_frame_mask)
+        conv_features, tonic_probabilities, pitch_class_logits = self.feature_encoder(
+            input_values, spectrogram_frame_mask
+        )
         conv_features = conv_features.transpose(1, 2)  # (batch, frames, conv_dim[-1])
         frame_lengths = self._get_feat_extract_output_lengths(input_lengths)
         frame_mask = self._lengths_to_mask(frame_lengths, conv_features.shape[1])
@@ -1028,6 +1080,7 @@ class SamAudioModel(SamAudioPreTrainedModel):
             frame_mask=frame_mask,
             attentions=attentions,
             tonic_probabilities=tonic_probabilities,
+            pitch_class_logits=pitch_class_logits,
         )
 
     @staticmethod
@@ -1038,7 +1091,8 @@ class SamAudioModel(SamAudioPreTrainedModel):
 
 
 class SamAudioForAudioClassification(SamAudioPreTrainedModel):
-    """SAM-Audio with a classification head on the mean of the segment states (raga classification)."""
+    """SAM-Audio with a classification head on the mean of the segment states (raga classification), plus the
+    pitch-class head's logits (`config.pitch_class_head`)."""
 
     _auto_class = "AutoModelForAudioClassification"
     # A pretraining checkpoint's teacher head has no use here.
@@ -1046,16 +1100,29 @@ class SamAudioForAudioClassification(SamAudioPreTrainedModel):
 
     def __init__(self, config: SamAudioConfig):
         super().__init__(config)
-        self.sam_audio = SamAudioModel(config)
+        self.sam_audio = SamAudioModel(config, config.num_labels if config.pitch_class_head else 0)
         self.contrastive_head = SamAudioContrastiveHead(config)
         self.dropout = nn.Dropout(config.final_dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
+    @property
+    def pitch_class_head(self) -> SamAudioPitchClassHead | None:
+        tonic_alignment = self.sam_audio.feature_encoder.frontend.tonic_alignment
+        return None if tonic_alignment is None else tonic_alignment.pitch_class_head
+
+    def reset_label_heads(self) -> None:
+        """Start the parameters indexed by label (`classifier` and the pitch-class head) anew; the rest is kept."""
+        with torch.no_grad():
+            self.classifier.weight.normal_(mean=0.0, std=self.config.initializer_range)
+            self.classifier.bias.zero_()
+            if self.pitch_class_head is not None:
+                self.pitch_class_head.templates.zero_()
+
     def freeze_base_model(self) -> None:
         """Train the heads only: the encoder and the segment tokens keep their pretrained values."""
-        for parameter in self.sam_audio.parameters():
-            parameter.requires_grad = False
+        for name, parameter in self.sam_audio.named_parameters():
+            parameter.requires_grad = ".pitch_class_head." in f".{name}"
 
     def forward(
         self,
@@ -1087,11 +1154,19 @@ class SamAudioForAudioClassification(SamAudioPreTrainedModel):
         )
         segment_states = outputs.segment_states
         logits = self.classifier(self.dropout(segment_states.mean(dim=1)))
+        # Each classifier learns on its own and the logits add up, an ensemble of the two: trained on their sum
+        # instead, the segment classifier settled for correcting the pitch-class head and lost its own accuracy.
+        classifiers = [logits]
+        if outputs.pitch_class_logits is not None:
+            classifiers.append(outputs.pitch_class_logits.to(logits.dtype))
+            logits = logits + classifiers[-1]
 
         classification_loss = None
         if labels is not None:
-            classification_loss = F.cross_entropy(
-                logits.float(), labels.to(logits.device), label_smoothing=self.config.label_smoothing
+            labels = labels.to(logits.device)
+            classification_loss = sum(
+                F.cross_entropy(scores.float(), labels, label_smoothing=self.config.label_smoothing)
+                for scores in classifiers
             )
         contrastive_loss = None
         if self.training:
@@ -1122,6 +1197,7 @@ class SamAudioForPreTraining(SamAudioPreTrainedModel):
     """
 
     _auto_class = "AutoModelForPreTraining"
+    _keys_to_ignore_on_load_unexpected = SamAudioModel._keys_to_ignore_on_load_unexpected
 
     def __init__(self, config: SamAudioConfig):
         super().__init__(config)

@@ -85,9 +85,8 @@ class ModelArguments:
     drone_intervals: list[int] | None = field(
         default=None, metadata={"help": "Semitones above Sa that the drone sounds (default 0 7: Sa, Pa)."}
     )
-    learn_tonic_templates: bool | None = field(
-        default=None, metadata={"help": "Train the tonic templates (false: keep them as initialised)."}
-    )
+    learn_tonic_templates: bool | None = field(default=None, metadata={"help": "Train the tonic templates."})
+    pitch_class_head: bool | None = field(default=None, metadata={"help": "Add the pitch-class head's logits."})
     conv_dim: list[int] | None = field(default=None, metadata={"help": "Channels of each conv layer."})
     conv_kernel: list[int] | None = field(default=None, metadata={"help": "Kernel of each conv layer."})
     conv_stride: list[int] | None = field(default=None, metadata={"help": "Stride of each conv layer."})
@@ -603,10 +602,8 @@ def build_model(
             trust_remote_code=model_args.trust_remote_code,
         )
         if [saved.id2label[index] for index in range(saved.num_labels)] != labels:
-            # The rows of a head of the same size belong to other ragas (or to these in another order): start anew.
-            encoder = {key: value for key, value in model.state_dict().items() if not key.startswith("classifier.")}
-            model = SamAudioForAudioClassification(model.config)
-            model.load_state_dict(encoder, strict=False)
+            # The rows of heads of the same size belong to other ragas (or to these in another order): start anew.
+            model.reset_label_heads()
     else:
         model = SamAudioForAudioClassification(SamAudioConfig(**model_args.config_overrides(), **label_maps))
     if not lora_args.use_lora:

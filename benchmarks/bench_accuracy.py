@@ -29,8 +29,9 @@ is scored on the same test clips. For the `hard` variant the test accuracy of bo
 
 Experiments: `default` on both variants and both splits; on (hard, recording) the ablations `no segment
 competition` (`--segment_competition false`) and `tonic from drone only` (`--tonic_estimation drone`); on both
-variants (recording split) `no auxiliary losses` (`--mask_weight 0 --contrastive_weight 0`). `--epochs`
-defaults to `num_train_epochs` of config.yaml. With `--work-dir`, the corpus, the baseline features, the splits and
+variants (recording split) `no pitch-class head` (`--pitch_class_head false`), `no auxiliary losses`
+(`--mask_weight 0 --contrastive_weight 0`) and `waveform frontend` (`--frontend waveform`). `--epochs` defaults to
+`num_train_epochs` of config.yaml. With `--work-dir`, the corpus, the baseline features, the splits and
 every finished run (its model and `test_results.json`) are reused, so the benchmark can run in parts; a run cut
 short resumes from its last checkpoint. A failed run is reported and the others go on (exit status 1 at the end).
 """
@@ -74,6 +75,8 @@ EXPERIMENTS = [
     ("default", "hard", "tonic", []),
     ("no segment competition", "hard", "recording", ["--segment_competition", "false"]),
     ("tonic from drone only", "hard", "recording", ["--tonic_estimation", "drone"]),
+    ("no pitch-class head", "standard", "recording", ["--pitch_class_head", "false"]),
+    ("no pitch-class head", "hard", "recording", ["--pitch_class_head", "false"]),
     ("no auxiliary losses", "standard", "recording", ["--mask_weight", "0", "--contrastive_weight", "0"]),
     ("no auxiliary losses", "hard", "recording", ["--mask_weight", "0", "--contrastive_weight", "0"]),
     ("waveform frontend", "standard", "recording", ["--frontend", "waveform"]),

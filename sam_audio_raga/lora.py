@@ -57,7 +57,7 @@ def apply_lora(
     lora_dropout: float = 0.0,
     target_modules: Sequence[str] = DEFAULT_LORA_TARGETS,
     include_conv_layers: bool = True,
-    modules_to_save: Sequence[str] = ("classifier",),
+    modules_to_save: Sequence[str] = ("classifier", "pitch_class_head"),
     train_layer_norms: bool = True,
 ) -> PeftModel:
     """Wrap `model` with LoRA adapters on `target_modules` and, with `include_conv_layers`, the conv feature encoder;
@@ -70,7 +70,8 @@ def apply_lora(
     a few thousand parameters that let the adapted model re-centre and re-scale features a pretrained encoder
     normalised for another objective. `task_type` stays unset: PEFT's sequence-classification wrapper passes
     text-model arguments (`input_ids`, `inputs_embeds`) that an audio forward does not take. Names in
-    `modules_to_save` that the model lacks (a pre-training model has no `classifier`) are skipped.
+    `modules_to_save` that the model lacks (a pre-training model has no `classifier`) are skipped. The label heads,
+    `classifier` and the pitch-class head, train in full.
     """
     if r <= 0:
         raise ValueError(f"LoRA rank `r` must be a positive integer, got {r!r}.")

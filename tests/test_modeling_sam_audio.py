@@ -10,10 +10,12 @@ from modeling_sam_audio import (
     SamAudioForAudioClassification,
     SamAudioForPreTraining,
     SamAudioModel,
+    SamAudioTonicAlignment,
     _compute_mask_indices,
     _filterbank_blocks,
     _fold_octaves,
     _half_band_filter,
+    _interval_template,
     _log_frequency_filterbank,
     _masked_segment_loss,
     _mel_filterbank,
@@ -21,6 +23,9 @@ from modeling_sam_audio import (
 )
 from sam_audio_raga.synthetic import generate_clip
 from testing_utils import SamAudioModelTester
+
+
+PITCH_CLASS_TEMPLATES = "sam_audio.feature_encoder.frontend.tonic_alignment.pitch_class_head.templates"
 
 
 FRONTENDS = ("log_frequency", "log_mel", "waveform")
@@ -298,7 +303,7 @@ def test_unfolded_spectrograms_have_no_loudness_or_clip_offset(config_kwargs):
     frame_mask = torch.ones(2, 31, dtype=torch.bool)
     frame_mask[1, 20:] = False
     with torch.no_grad():
-        features, tonic_probabilities = frontend(waveform, frame_mask)
+        features, tonic_probabilities, _ = frontend(waveform, frame_mask)
     assert tonic_probabilities is None  # nothing was aligned
     assert features.mean(dim=1).abs().max() < 1e-4  # no loudness per frame
     assert features[0].mean(dim=-1).abs().max() < 1e-4  # no mean spectrum per clip
@@ -326,8 +331,8 @@ def test_tonic_alignment_makes_encoder_invariant_to_circular_shift():
     pitch_classes = torch.randn(2, config.bins_per_octave, 20)
     frame_mask = torch.ones(2, 20, dtype=torch.bool)
     with torch.no_grad():
-        aligned, _ = alignment(pitch_classes, frame_mask)
-        shifted, _ = alignment(pitch_classes.roll(5, dims=1), frame_mask)
+        aligned, _, _ = alignment(pitch_classes, frame_mask)
+        shifted, _, _ = alignment(pitch_classes.roll(5, dims=1), frame_mask)
     assert torch.allclose(aligned, shifted, atol=1e-5)
 
 
@@ -466,7 +471,7 @@ def _estimated_tonic(frames: torch.Tensor, **config_overrides) -> int:
     config = SamAudioModelTester().get_config(num_octaves=1, bins_per_semitone=3, **config_overrides)
     alignment = SamAudioModel(config).feature_encoder.frontend.tonic_alignment
     with torch.no_grad():
-        _, tonic = alignment(frames, torch.ones(1, frames.shape[-1], dtype=torch.bool))
+        _, tonic, _ = alignment(frames, torch.ones(1, frames.shape[-1], dtype=torch.bool))
     return tonic.argmax(-1).item()
 
 
@@ -490,13 +495,93 @@ def test_melody_decides_the_tonic_when_the_drone_cannot():
     assert _estimated_tonic(frames, tonic_estimation="drone", drone_intervals=both_tunings) != 30
 
 
+def _alignment_with_label_templates(config: SamAudioConfig, templates: torch.Tensor):
+    alignment = SamAudioTonicAlignment(config, num_labels=templates.shape[0])
+    with torch.no_grad():
+        alignment.drone_template.copy_(_interval_template(config, config.drone_intervals, config.drone_tonic_weight))
+        if alignment.melody_template is not None:
+            alignment.melody_template.copy_(config.tonic_melody_weight * _interval_template(config, [0, 7]))
+        if alignment.pitch_class_head is not None:
+            alignment.pitch_class_head.templates.copy_(templates)
+    return alignment
+
+
+def test_the_pitch_class_head_decides_a_tonic_that_fits_one_of_its_ragas():
+    """A drone that fits two tonics equally leaves the tonic to the label profiles: the tonic under which the clip's
+    pitch-class statistics match a raga's template wins, and that raga gets the highest logit."""
+    config = SamAudioModelTester().get_config(
+        num_octaves=1, bins_per_semitone=3, tonic_estimation="drone", drone_intervals=(0, 5, 7)
+    )
+    frames = _drone_and_melody_frames(config, 30, ())
+    for interval in (0, 5):
+        frames[0, (30 + interval * config.bins_per_semitone) % config.bins_per_octave] += 1.0
+    mask = torch.ones(1, frames.shape[-1], dtype=torch.bool)
+    stationary = frames.median(dim=-1, keepdim=True).values
+    statistics = torch.stack([(frames - stationary).clamp(min=0).mean(-1), frames.std(-1, unbiased=False)], dim=1)
+    raga_at_30 = statistics[0].roll(-30, dims=-1)  # the statistics read with Sa on bin 30
+    with torch.no_grad():
+        _, drone_only, no_head = _alignment_with_label_templates(config, torch.zeros(0, 2, 36))(frames, mask)
+        joint = _alignment_with_label_templates(config, torch.stack([-raga_at_30, raga_at_30]))
+        _, tonic, logits = joint(frames, mask)
+    assert no_head is None and drone_only.argmax().item() != 30
+    assert tonic.argmax().item() == 30 and logits.argmax().item() == 1
+
+
+def test_the_pitch_class_head_is_invariant_to_the_performers_tonic():
+    config = SamAudioModelTester().get_config(num_octaves=1, bins_per_semitone=3)
+    torch.manual_seed(0)
+    alignment = _alignment_with_label_templates(config, torch.randn(4, 2, config.bins_per_octave))
+    frames = torch.randn(2, config.bins_per_octave, 30)
+    mask = torch.ones(2, 30, dtype=torch.bool)
+    with torch.no_grad():
+        _, tonic, logits = alignment(frames, mask)
+        _, shifted_tonic, shifted_logits = alignment(frames.roll(7, dims=1), mask)
+    assert torch.allclose(shifted_logits, logits, atol=1e-4)
+    assert torch.allclose(shifted_tonic, tonic.roll(7, dims=-1), atol=1e-5)
+
+
+def test_an_untrained_pitch_class_head_changes_nothing():
+    """It starts at zero: logits and tonic are those of the same weights without the head, so switching it on for a
+    checkpoint trained without one (a pretrained base) keeps what that checkpoint does."""
+    config = SamAudioModelTester().get_config(num_labels=3)
+    torch.manual_seed(0)
+    with_head = SamAudioForAudioClassification(config).eval()
+    config.pitch_class_head = False
+    without_head = SamAudioForAudioClassification(config).eval()
+    missing, unexpected = without_head.load_state_dict(with_head.state_dict(), strict=False)
+    assert missing == [] and unexpected == [PITCH_CLASS_TEMPLATES]
+    assert not with_head.state_dict()[PITCH_CLASS_TEMPLATES].any()
+    waveform = torch.randn(2, 4000)
+    with torch.no_grad():
+        expected, got = without_head(waveform), with_head(waveform)
+    assert torch.allclose(got.logits, expected.logits, atol=1e-5)
+    assert torch.allclose(got.tonic_probabilities, expected.tonic_probabilities, atol=1e-6)
+
+
+def test_the_segment_classifier_and_the_pitch_class_head_each_learn_on_their_own():
+    """The logits add up, but each classifier's cross-entropy is its own: neither only corrects the other."""
+    config = SamAudioModelTester().get_config(num_labels=3)
+    torch.manual_seed(0)
+    model = SamAudioForAudioClassification(config).eval()
+    with torch.no_grad():
+        model.pitch_class_head.templates.normal_()
+    waveform, labels = torch.randn(2, 4000), torch.tensor([0, 2])
+    with torch.no_grad():
+        outputs = model(waveform, labels=labels)
+        base = model.sam_audio(waveform)
+        segment_logits = model.classifier(base.segment_states.mean(dim=1))
+    assert torch.allclose(outputs.logits, segment_logits + base.pitch_class_logits, atol=1e-5)
+    expected = F.cross_entropy(segment_logits, labels) + F.cross_entropy(base.pitch_class_logits, labels)
+    assert torch.allclose(outputs.loss, expected, atol=1e-5)
+
+
 def test_aligned_frames_keep_the_melody_pitch_distribution():
     """After alignment, the frames' mean is the melody's pitch-class occupancy above the drone, not zero."""
     config = SamAudioModelTester().get_config(num_octaves=1, bins_per_semitone=3)
     alignment = SamAudioModel(config).feature_encoder.frontend.tonic_alignment
     frames = _drone_and_melody_frames(config, tonic_bin=7, drone_semitones=(0, 7))
     with torch.no_grad():
-        aligned, _ = alignment(frames, torch.ones(1, frames.shape[-1], dtype=torch.bool))
+        aligned, _, _ = alignment(frames, torch.ones(1, frames.shape[-1], dtype=torch.bool))
     occupancy = aligned.mean(-1)[0]
     played = [interval * config.bins_per_semitone for interval in (0, 2, 4, 7, 9)]
     unplayed = [b for b in range(config.bins_per_octave) if b not in played]

@@ -31,6 +31,8 @@ TINY_FINE_TUNING = [
     "--per_device_eval_batch_size", "8", "--report_to", "none", "--dataloader_num_workers", "0", "--seed", "3",
 ]  # fmt: skip
 ENCODER_WEIGHTS = ("sam_audio.feature_encoder.conv_layers.0.conv.weight", "sam_audio.segment_decoder.segment_tokens")
+# A label head: a pretrained model has none, and the classifier gets a new one.
+PITCH_CLASS_HEAD = "sam_audio.feature_encoder.frontend.tonic_alignment.pitch_class_head.templates"
 
 
 class Messages(logging.Handler):
@@ -161,11 +163,11 @@ def test_the_output_fine_tunes_fully_and_with_lora_from_the_pretrained_weights(p
     pretrained_dir, _ = pretrained
     weights = load_file(pretrained_dir / "model.safetensors")
     labels = {"num_labels": 3, "id2label": dict(enumerate("abc")), "label2id": {"a": 0, "b": 1, "c": 2}}
-    # The classification script's load: every pretrained weight is used, only the head is new.
+    # The classification script's load: every pretrained weight is used, only the label heads are new.
     model, info = SamAudioForAudioClassification.from_pretrained(
         pretrained_dir, **labels, ignore_mismatched_sizes=True, output_loading_info=True
     )
-    assert sorted(info["missing_keys"]) == ["classifier.bias", "classifier.weight"]
+    assert sorted(info["missing_keys"]) == ["classifier.bias", "classifier.weight", PITCH_CLASS_HEAD]
     assert not info["unexpected_keys"] and not info["mismatched_keys"] and not info["error_msgs"]
     for name, value in weights.items():
         assert torch.equal(model.state_dict()[name], value), name
@@ -190,9 +192,9 @@ def test_the_output_fine_tunes_fully_and_with_lora_from_the_pretrained_weights(p
             else:  # fine-tuned, or merged with its adapter: moved, but far nearer than a new model
                 assert 0 < (tuned[name] - weights[name]).abs().max() <= 1e-2, name
     lora_lines = [record.getMessage() for record in caplog.records if record.getMessage().startswith("LoRA: training")]
-    assert len(lora_lines) == 1 and "layer norms and classifier" in lora_lines[0]
+    assert len(lora_lines) == 1 and "layer norms and classifier, pitch_class_head" in lora_lines[0]
     adapter = json.loads((output_dir / "adapter" / "adapter_config.json").read_text())
-    assert adapter["task_type"] is None and "classifier" in adapter["modules_to_save"]
+    assert adapter["task_type"] is None and {"classifier", "pitch_class_head"} <= set(adapter["modules_to_save"])
     assert any(name.endswith("layer_norm") for name in adapter["modules_to_save"])
     norm = "sam_audio.segment_decoder.layer_norm.weight"
     assert not torch.equal(tuned[norm], weights[norm])  # the layer norms trained under LoRA
@@ -243,7 +245,7 @@ def test_the_teacher_follows_the_student_is_checkpointed_and_resumes(recordings,
 
     labels = {"num_labels": 2, "id2label": dict(enumerate("ab")), "label2id": {"a": 0, "b": 1}}
     _, info = SamAudioForAudioClassification.from_pretrained(output_dir, **labels, output_loading_info=True)
-    assert sorted(info["missing_keys"]) == ["classifier.bias", "classifier.weight"]
+    assert sorted(info["missing_keys"]) == ["classifier.bias", "classifier.weight", PITCH_CLASS_HEAD]
     assert not info["unexpected_keys"] and not info["mismatched_keys"]
 
 

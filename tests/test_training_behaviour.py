@@ -21,6 +21,7 @@ TINY_DATA = [
     "--synthetic_clip_seconds", "3", "--max_length_seconds", "2", "--group_column_name", "recording_id",
 ]  # fmt: skip
 NEW_RAGAS = ["Hamsanaadam", "Todi", "Varali"]
+PITCH_CLASS_TEMPLATES = "sam_audio.feature_encoder.frontend.tonic_alignment.pitch_class_head.templates"
 # The corpus of TINY_DATA (the same config, so the same cached dataset).
 TINY_CORPUS = SyntheticRagaConfig(recordings_per_raga=2, clips_per_recording=2, clip_seconds=3.0)
 
@@ -107,10 +108,13 @@ def test_fine_tuning_on_other_ragas_keeps_the_encoder_and_starts_a_new_head(sele
     base = load_file(selected_run / "model.safetensors")
     tuned = load_file(fine_tuned / "model.safetensors")
     assert base.keys() == tuned.keys()
-    head = {name for name in tuned if name.startswith("classifier.")}
-    assert head == {"classifier.weight", "classifier.bias"}
+    head = {name for name in tuned if name.startswith("classifier.") or ".pitch_class_head." in name}
+    assert head == {"classifier.weight", "classifier.bias", PITCH_CLASS_TEMPLATES}
     for name in tuned.keys() - head:
         assert torch.equal(tuned[name], base[name]), name
+    # The pitch-class head's rows are per raga too: they start anew, at zero.
+    assert base[PITCH_CLASS_TEMPLATES].shape[0] == 8 and base[PITCH_CLASS_TEMPLATES].abs().max() > 0
+    assert torch.equal(tuned[PITCH_CLASS_TEMPLATES], torch.zeros(3, *base[PITCH_CLASS_TEMPLATES].shape[1:]))
     hidden_size = base["classifier.weight"].shape[1]
     assert base["classifier.weight"].shape == (8, hidden_size)
     assert tuned["classifier.weight"].shape == (3, hidden_size)
@@ -137,6 +141,7 @@ def test_fine_tuning_on_the_same_ragas_in_another_order_starts_a_new_head(select
     assert json.loads((output_dir / "config.json").read_text())["id2label"]["0"] == reordered[0]
     assert torch.equal(tuned["classifier.bias"], torch.zeros(len(reordered)))
     assert not torch.allclose(tuned["classifier.weight"], base["classifier.weight"].flip(0))
+    assert not tuned[PITCH_CLASS_TEMPLATES].any() and base[PITCH_CLASS_TEMPLATES].any()
 
 
 def test_the_model_folder_gets_its_weights_once_and_the_long_audio_pipeline(
