@@ -192,7 +192,7 @@ class _WindowRecorder:
         self.levels += [_level_dbfs(np.asarray(clip)) for clip in clips]
         return self.feature_extractor(raw_speech, *args, **kwargs)
 
-    def _record_tonic(self, module: torch.nn.Module, inputs: Any, outputs: tuple[torch.Tensor, torch.Tensor]) -> None:
+    def _record_tonic(self, module: torch.nn.Module, inputs: Any, outputs: tuple[torch.Tensor, ...]) -> None:
         self.tonic_probabilities.append(outputs[1].detach().float().cpu())  # (windows, rotations)
 
     @contextmanager
