@@ -183,7 +183,7 @@ class DataTrainingArguments:
 class LoraArguments:
     """LoRA adapters through `peft.get_peft_model`."""
 
-    use_lora: bool = field(default=False, metadata={"help": "Train only LoRA adapters, layer norms and classifier."})
+    use_lora: bool = field(default=False, metadata={"help": "Train only LoRA adapters, layer norms and label heads."})
     lora_r: int = field(default=8, metadata={"help": "Rank of the adapters."})
     lora_alpha: int = field(default=16, metadata={"help": "Scale of the adapters (alpha / r)."})
     lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter input."})
