@@ -107,6 +107,11 @@ class SamAudioConfig(PretrainedConfig):
             evidence in one distribution over (raga, tonic): summed over ragas it is the tonic that aligns the
             frames, so a tonic that fits no raga's profile loses weight; summed over tonics it is added to the
             classification logits. Starts at zero, where it changes neither.
+        segment_logit_weight (`float`, *optional*, defaults to 1.0):
+            With a pitch-class head, the weight of the segment classifier's logits in the sum with the head's. Each
+            classifier trains on its own cross-entropy; `run_raga_classification.py` then fits this weight on the
+            validation split (`sam_audio_raga.calibration`), since the segment classifier grows overconfident when
+            few recordings are labelled.
         spectrogram_floor (`float`, *optional*, defaults to 1e-6):
             Added to spectrogram power before the logarithm, so silence maps to a finite floor.
         spectrogram_chunk_frames (`int`, *optional*, defaults to 128):
@@ -196,6 +201,8 @@ class SamAudioConfig(PretrainedConfig):
         "segment_states",
         "attentions",
         "tonic_probabilities",
+        "segment_logits",
+        "pitch_class_logits",
     ]
 
     def __init__(
@@ -220,6 +227,7 @@ class SamAudioConfig(PretrainedConfig):
         tonic_melody_weight: float = 0.25,
         learn_tonic_templates: bool = True,
         pitch_class_head: bool = True,
+        segment_logit_weight: float = 1.0,
         spectrogram_floor: float = 1e-6,
         spectrogram_chunk_frames: int = 128,
         conv_dim: tuple[int, ...] | list[int] | None = None,
@@ -276,6 +284,7 @@ class SamAudioConfig(PretrainedConfig):
         self.tonic_melody_weight = tonic_melody_weight
         self.learn_tonic_templates = learn_tonic_templates
         self.pitch_class_head = pitch_class_head
+        self.segment_logit_weight = segment_logit_weight
         self.spectrogram_floor = spectrogram_floor
         self.spectrogram_chunk_frames = spectrogram_chunk_frames
         self.conv_dim = list(defaults["conv_dim"] if conv_dim is None else conv_dim)
@@ -384,6 +393,9 @@ class SamAudioConfig(PretrainedConfig):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"`{name}` must be a positive number, got {value!r}.")
+        weight = self.segment_logit_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
+            raise ValueError(f"`segment_logit_weight` must be a finite number >= 0, got {weight!r}.")
 
         if not len(self.conv_dim) == len(self.conv_kernel) == len(self.conv_stride) > 0:
             raise ValueError(

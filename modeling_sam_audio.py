@@ -69,7 +69,7 @@ class SamAudioClassifierOutput(ModelOutput):
             Classification loss only; `SamAudioTrainer` adds the weighted auxiliary losses.
         logits (`torch.FloatTensor` of shape `(batch_size, config.num_labels)`):
             Raga scores before softmax: the segment classifier's plus, with `config.pitch_class_head`, the
-            pitch-class head's.
+            pitch-class head's (`config.segment_logit_weight * segment_logits + pitch_class_logits`).
         classification_loss (`torch.FloatTensor` of shape `()`, *optional*):
             Cross-entropy against `labels` (same value as `loss`): of `logits`, or with a pitch-class head the sum of
             each classifier's own cross-entropy.
@@ -85,6 +85,10 @@ class SamAudioClassifierOutput(ModelOutput):
         tonic_probabilities (`torch.FloatTensor` of shape `(batch_size, config.bins_per_octave)`, *optional*):
             The tonic the log-frequency frontend found (with `tonic_alignment`): the probability of each pitch class,
             bin `r` standing for `config.min_frequency * 2 ** (r / config.bins_per_octave)` Hz in any octave.
+        segment_logits (`torch.FloatTensor` of shape `(batch_size, config.num_labels)`):
+            The segment classifier's scores: a linear layer on the average of the segment states.
+        pitch_class_logits (`torch.FloatTensor` of shape `(batch_size, config.num_labels)`, *optional*):
+            The pitch-class head's scores, with `config.pitch_class_head`.
     """
 
     loss: torch.FloatTensor | None = None
@@ -95,6 +99,8 @@ class SamAudioClassifierOutput(ModelOutput):
     segment_states: torch.FloatTensor | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     tonic_probabilities: torch.FloatTensor | None = None
+    segment_logits: torch.FloatTensor | None = None
+    pitch_class_logits: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -965,8 +971,9 @@ class SamAudioPreTrainedModel(PreTrainedModel):
         """Stop training the feature encoder (spectral frontend and conv stack), as wav2vec2's method of this name:
         its parameters keep their pretrained values. transformers' `run_audio_classification.py` calls it. The
         pitch-class head, which the tonic alignment holds, is a label head and keeps training."""
-        for name, parameter in self.base_model.feature_encoder.named_parameters():
-            parameter.requires_grad = ".pitch_class_head." in f".{name}"
+        self.base_model.feature_encoder.requires_grad_(False)
+        if self.base_model.pitch_class_head is not None:
+            self.base_model.pitch_class_head.requires_grad_(True)
 
 
 class SamAudioModel(SamAudioPreTrainedModel):
@@ -992,6 +999,12 @@ class SamAudioModel(SamAudioPreTrainedModel):
         self.segment_decoder = SamAudioSegmentDecoder(config)
         self.masked_segment_head = SamAudioMaskedSegmentHead(config)
         self.post_init()
+
+    @property
+    def pitch_class_head(self) -> SamAudioPitchClassHead | None:
+        """The label head that the tonic alignment holds, when the model was built with one."""
+        tonic_alignment = self.feature_encoder.frontend.tonic_alignment
+        return None if tonic_alignment is None else tonic_alignment.pitch_class_head
 
     def forward(
         self,
@@ -1108,8 +1121,7 @@ class SamAudioForAudioClassification(SamAudioPreTrainedModel):
 
     @property
     def pitch_class_head(self) -> SamAudioPitchClassHead | None:
-        tonic_alignment = self.sam_audio.feature_encoder.frontend.tonic_alignment
-        return None if tonic_alignment is None else tonic_alignment.pitch_class_head
+        return self.sam_audio.pitch_class_head
 
     def reset_label_heads(self) -> None:
         """Start the parameters indexed by label (`classifier` and the pitch-class head) anew; the rest is kept."""
@@ -1121,8 +1133,9 @@ class SamAudioForAudioClassification(SamAudioPreTrainedModel):
 
     def freeze_base_model(self) -> None:
         """Train the heads only: the encoder and the segment tokens keep their pretrained values."""
-        for name, parameter in self.sam_audio.named_parameters():
-            parameter.requires_grad = ".pitch_class_head." in f".{name}"
+        self.sam_audio.requires_grad_(False)
+        if self.pitch_class_head is not None:
+            self.pitch_class_head.requires_grad_(True)
 
     def forward(
         self,
@@ -1153,13 +1166,14 @@ class SamAudioForAudioClassification(SamAudioPreTrainedModel):
             output_attentions=output_attentions,
         )
         segment_states = outputs.segment_states
-        logits = self.classifier(self.dropout(segment_states.mean(dim=1)))
+        segment_logits = self.classifier(self.dropout(segment_states.mean(dim=1)))
         # Each classifier learns on its own and the logits add up, an ensemble of the two: trained on their sum
         # instead, the segment classifier settled for correcting the pitch-class head and lost its own accuracy.
-        classifiers = [logits]
+        logits, classifiers, pitch_class_logits = segment_logits, [segment_logits], None
         if outputs.pitch_class_logits is not None:
-            classifiers.append(outputs.pitch_class_logits.to(logits.dtype))
-            logits = logits + classifiers[-1]
+            pitch_class_logits = outputs.pitch_class_logits.to(segment_logits.dtype)
+            classifiers.append(pitch_class_logits)
+            logits = self.config.segment_logit_weight * segment_logits + pitch_class_logits
 
         classification_loss = None
         if labels is not None:
@@ -1185,6 +1199,8 @@ class SamAudioForAudioClassification(SamAudioPreTrainedModel):
             segment_states=segment_states,
             attentions=outputs.attentions,
             tonic_probabilities=outputs.tonic_probabilities,
+            segment_logits=segment_logits,
+            pitch_class_logits=pitch_class_logits,
         )
 
 

@@ -27,6 +27,7 @@ from configuration_sam_audio import SamAudioConfig
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from modeling_sam_audio import SamAudioForAudioClassification
 from pipeline_sam_audio import add_pipeline_to_folder, save_pretrained_with_pipeline
+from sam_audio_raga.calibration import fit_segment_logit_weight
 from sam_audio_raga.cli import (
     check_checkpoint_shapes,
     checkpoint_to_resume,
@@ -87,6 +88,7 @@ class ModelArguments:
     )
     learn_tonic_templates: bool | None = field(default=None, metadata={"help": "Train the tonic templates."})
     pitch_class_head: bool | None = field(default=None, metadata={"help": "Add the pitch-class head's logits."})
+    segment_logit_weight: float | None = field(default=None, metadata={"help": "Segment logits' weight (unset: fit)."})
     conv_dim: list[int] | None = field(default=None, metadata={"help": "Channels of each conv layer."})
     conv_kernel: list[int] | None = field(default=None, metadata={"help": "Kernel of each conv layer."})
     conv_stride: list[int] | None = field(default=None, metadata={"help": "Stride of each conv layer."})
@@ -353,9 +355,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, lora_args, training_args = parse_arguments(sys.argv[1:] if argv is None else argv)
     setup_logging(training_args, logger)
     logger.info(f"Training parameters {training_args}")
-    logger.info(
-        f"World size {training_args.world_size} (process {training_args.process_index} on {training_args.device})"
-    )
+    logger.info(f"Process {training_args.process_index} of {training_args.world_size}, on {training_args.device}")
     set_seed(training_args.seed)
     adapt_schedule(training_args, streaming=data_args.streaming)
 
@@ -388,6 +388,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
+    if model_args.segment_logit_weight is None:
+        fit_segment_logit_weight(trainer, splits.validation)
     metrics = trainer.evaluate()
     trainer.log_metrics("eval", metrics)
     trainer.save_metrics("eval", metrics)

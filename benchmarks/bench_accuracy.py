@@ -29,11 +29,13 @@ is scored on the same test clips. For the `hard` variant the test accuracy of bo
 
 Experiments: `default` on both variants and both splits; on (hard, recording) the ablations `no segment
 competition` (`--segment_competition false`) and `tonic from drone only` (`--tonic_estimation drone`); on both
-variants (recording split) `no pitch-class head` (`--pitch_class_head false`), `no auxiliary losses`
-(`--mask_weight 0 --contrastive_weight 0`) and `waveform frontend` (`--frontend waveform`). `--epochs` defaults to
-`num_train_epochs` of config.yaml. With `--work-dir`, the corpus, the baseline features, the splits and
-every finished run (its model and `test_results.json`) are reused, so the benchmark can run in parts; a run cut
-short resumes from its last checkpoint. A failed run is reported and the others go on (exit status 1 at the end).
+variants (recording split) `segment logits unweighted` (`--segment_logit_weight 1`: the plain sum of the two
+classifiers' logits, not the weight fitted on the validation split), `no pitch-class head` (`--pitch_class_head
+false`), `no auxiliary losses` (`--mask_weight 0 --contrastive_weight 0`) and `waveform frontend` (`--frontend
+waveform`). `--epochs` defaults to `num_train_epochs` of config.yaml. With `--work-dir`, the corpus, the baseline
+features, the splits and every finished run (its model and `test_results.json`) are reused, so the benchmark can
+run in parts; a run cut short resumes from its last checkpoint. A failed run is reported and the others go on (exit
+status 1 at the end).
 """
 
 import argparse
@@ -75,6 +77,8 @@ EXPERIMENTS = [
     ("default", "hard", "tonic", []),
     ("no segment competition", "hard", "recording", ["--segment_competition", "false"]),
     ("tonic from drone only", "hard", "recording", ["--tonic_estimation", "drone"]),
+    ("segment logits unweighted", "standard", "recording", ["--segment_logit_weight", "1"]),
+    ("segment logits unweighted", "hard", "recording", ["--segment_logit_weight", "1"]),
     ("no pitch-class head", "standard", "recording", ["--pitch_class_head", "false"]),
     ("no pitch-class head", "hard", "recording", ["--pitch_class_head", "false"]),
     ("no auxiliary losses", "standard", "recording", ["--mask_weight", "0", "--contrastive_weight", "0"]),

@@ -30,6 +30,8 @@ INVALID_VALUES = [
     ("hop_length", -512),
     ("contrastive_proj_size", 0),
     ("conv_stride", (2, 0)),
+    ("segment_logit_weight", -0.5),
+    ("segment_logit_weight", float("inf")),
 ]
 
 

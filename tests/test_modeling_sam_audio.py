@@ -322,20 +322,6 @@ def test_conv_layers_start_kaiming_initialised(frontend):
         assert not conv.bias.any()
 
 
-def test_tonic_alignment_makes_encoder_invariant_to_circular_shift():
-    """Rotating every frame's pitch classes (a new tonic) leaves the aligned features unchanged."""
-    config = SamAudioModelTester().get_config()
-    model = SamAudioModel(config).eval()
-    alignment = model.feature_encoder.frontend.tonic_alignment
-    torch.manual_seed(0)
-    pitch_classes = torch.randn(2, config.bins_per_octave, 20)
-    frame_mask = torch.ones(2, 20, dtype=torch.bool)
-    with torch.no_grad():
-        aligned, _, _ = alignment(pitch_classes, frame_mask)
-        shifted, _, _ = alignment(pitch_classes.roll(5, dims=1), frame_mask)
-    assert torch.allclose(aligned, shifted, atol=1e-5)
-
-
 def test_pretraining_contrastive_positives_follow_the_recording_ids():
     """Two copies of one clip: named one recording, each copy's segments find positives in the other, so the loss
     falls below that of two unrelated clips; without ids, clips are their own recordings."""
@@ -527,15 +513,18 @@ def test_the_pitch_class_head_decides_a_tonic_that_fits_one_of_its_ragas():
     assert tonic.argmax().item() == 30 and logits.argmax().item() == 1
 
 
-def test_the_pitch_class_head_is_invariant_to_the_performers_tonic():
+def test_tonic_alignment_and_the_pitch_class_head_are_invariant_to_the_performers_tonic():
+    """Rotating every frame's pitch classes (a new tonic) rotates the tonic found and changes neither the aligned
+    frames nor the pitch-class head's logits."""
     config = SamAudioModelTester().get_config(num_octaves=1, bins_per_semitone=3)
     torch.manual_seed(0)
     alignment = _alignment_with_label_templates(config, torch.randn(4, 2, config.bins_per_octave))
     frames = torch.randn(2, config.bins_per_octave, 30)
     mask = torch.ones(2, 30, dtype=torch.bool)
     with torch.no_grad():
-        _, tonic, logits = alignment(frames, mask)
-        _, shifted_tonic, shifted_logits = alignment(frames.roll(7, dims=1), mask)
+        aligned, tonic, logits = alignment(frames, mask)
+        shifted_aligned, shifted_tonic, shifted_logits = alignment(frames.roll(7, dims=1), mask)
+    assert torch.allclose(shifted_aligned, aligned, atol=1e-5)
     assert torch.allclose(shifted_logits, logits, atol=1e-4)
     assert torch.allclose(shifted_tonic, tonic.roll(7, dims=-1), atol=1e-5)
 
@@ -573,6 +562,14 @@ def test_the_segment_classifier_and_the_pitch_class_head_each_learn_on_their_own
     assert torch.allclose(outputs.logits, segment_logits + base.pitch_class_logits, atol=1e-5)
     expected = F.cross_entropy(segment_logits, labels) + F.cross_entropy(base.pitch_class_logits, labels)
     assert torch.allclose(outputs.loss, expected, atol=1e-5)
+    # The weight of the segment classifier changes what the model predicts, not what either classifier learns.
+    model.config.segment_logit_weight = 0.25
+    with torch.no_grad():
+        weighted = model(waveform, labels=labels)
+    assert torch.allclose(weighted.segment_logits, segment_logits, atol=1e-5)
+    assert torch.allclose(weighted.pitch_class_logits, base.pitch_class_logits, atol=1e-5)
+    assert torch.allclose(weighted.logits, 0.25 * segment_logits + base.pitch_class_logits, atol=1e-5)
+    assert torch.allclose(weighted.loss, expected, atol=1e-5)
 
 
 def test_aligned_frames_keep_the_melody_pitch_distribution():

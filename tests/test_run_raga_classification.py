@@ -5,12 +5,14 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from datasets import Dataset
 
 from configuration_sam_audio import SamAudioConfig
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from modeling_sam_audio import SamAudioForAudioClassification
 from run_raga_classification import SamAudioTrainer, SamAudioTrainingArguments, cli, parse_arguments
+from sam_audio_raga.calibration import SEGMENT_LOGIT_WEIGHTS, best_segment_logit_weight, fit_segment_logit_weight
 from sam_audio_raga.data import SamAudioDataCollator, stratified_group_split
 from testing_utils import TINY_DATA, TINY_MODEL, TINY_RUN, run_isolated, run_script
 
@@ -117,6 +119,42 @@ def test_compute_loss_is_the_weighted_sum_and_every_term_is_logged(tmp_path):
         assert all(np.isfinite(entry[name]) for name in ("classification_loss", "contrastive_loss"))
 
 
+def test_the_segment_classifier_weight_is_fitted_on_held_out_clips(tmp_path):
+    """A segment classifier sure of one raga for every clip, beside an undecided pitch-class head, is weighted 0."""
+    trainer = _tiny_trainer(tmp_path, per_device_eval_batch_size=4)
+    model = trainer.model
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([20.0, 0.0]))
+    assert model.config.segment_logit_weight == 1.0
+    assert fit_segment_logit_weight(trainer, trainer.train_dataset) == 0.0
+    assert model.config.segment_logit_weight == 0.0
+    assert fit_segment_logit_weight(trainer, None) is None
+
+
+def test_the_weight_goes_to_the_classifier_that_is_right_on_held_out_clips():
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    right, wrong = 3.0 * F.one_hot(labels, 3), 3.0 * F.one_hot((labels + 1) % 3, 3)
+    right_on_four = torch.cat([right[:4], wrong[4:]])
+    # The weight moves from the plain sum only as far as the held-out clips ask.
+    assert 1.0 < best_segment_logit_weight(right, right_on_four, labels) < SEGMENT_LOGIT_WEIGHTS.max()
+    assert 0.0 < best_segment_logit_weight(right_on_four, right, labels) < 1.0
+    assert best_segment_logit_weight(10.0 * wrong, right, labels) < 0.5
+    # Where no weight gets every clip right, the cross-entropy decides.
+    undecided = torch.zeros(6, 3)
+    assert best_segment_logit_weight(right_on_four, undecided.index_fill(1, torch.tensor([0]), 1.0), labels) == (
+        SEGMENT_LOGIT_WEIGHTS.max()
+    )
+
+
+def test_a_validation_split_the_model_gets_all_right_leaves_the_plain_sum():
+    """Both classifiers right on every clip: any weight is right, and none is chosen for making the sum surer."""
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    sure, less_sure = 3.0 * F.one_hot(labels, 3), 1.0 * F.one_hot(labels, 3)
+    assert best_segment_logit_weight(sure, less_sure, labels) == 1.0
+    assert best_segment_logit_weight(less_sure, sure, labels) == 1.0
+
+
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_training_steps_are_finite(tmp_path, precision):
     """`--bf16 true`/`--fp16 true`: the Trainer's autocast (on the CPU here) runs every loss term in the model."""
@@ -140,6 +178,8 @@ def test_tiny_cli_run_writes_a_loadable_folder(tmp_path):
     assert "stratified by raga, by `recording_id`" in card and "accuracy" in card
     metrics = json.loads((output_dir / "eval_results.json").read_text())
     assert 0.0 <= metrics["eval_accuracy"] <= 1.0
+    weight = json.loads((output_dir / "config.json").read_text())["segment_logit_weight"]
+    assert f"Segment classifier weight {weight:g}, fitted on 16 validation clips" in result.stderr + result.stdout
     loaded = run_isolated(
         f"""
         import json

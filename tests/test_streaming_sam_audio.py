@@ -201,7 +201,7 @@ def test_streaming_run_in_two_processes(tmp_path):
         cwd=tmp_path, env={**environment, "ACCELERATE_USE_CPU": "1"}, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "World size 2 (process 0 on" in result.stdout + result.stderr
+    assert "Process 0 of 2, on" in result.stdout + result.stderr
     # 4 steps stay within each process's 6 batches: epoch 4/4. A stream read by the main process and dealt out (or
     # split twice) would give each process 3 batches per pass, and a second pass: epoch 1 + 1/4.
     assert json.loads((output_dir / "trainer_state.json").read_text())["epoch"] == pytest.approx(1.0)
