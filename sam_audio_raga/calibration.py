@@ -51,12 +51,12 @@ def fit_segment_logit_weight(trainer: Trainer, dataset) -> float | None:
     if dataset is None or getattr(model, "pitch_class_head", None) is None:
         return None
     model.eval()
+    # Gathered from every process, so that each fits the same weight.
+    gather = trainer.accelerator.gather_for_metrics
     segment_logits, pitch_class_logits, labels = [], [], []
     for batch in trainer.get_eval_dataloader(dataset):
         batch_labels = batch.pop("labels")
         outputs = model(**batch)
-        # Gathered from every process, so that each fits the same weight.
-        gather = trainer.accelerator.gather_for_metrics
         segment_logits.append(gather(outputs.segment_logits).float().cpu())
         pitch_class_logits.append(gather(outputs.pitch_class_logits).float().cpu())
         labels.append(gather(batch_labels).cpu())
