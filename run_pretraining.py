@@ -28,6 +28,7 @@ from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from modeling_sam_audio import SamAudioForPreTraining
 from run_raga_classification import ModelArguments, SamAudioTrainer, SamAudioTrainingArguments
 from sam_audio_raga.cli import (
+    adapt_schedule,
     check_checkpoint_shapes,
     checkpoint_to_resume,
     parse_config_and_flags,
@@ -41,11 +42,13 @@ from sam_audio_raga.cli import (
 from sam_audio_raga.data import (
     PITCH_SHIFT_STEPS,
     DatasetUnavailableError,
+    add_noise,
     check_columns,
     find_audio_files,
     load_raga_dataset,
     pitch_shift,
     random_crop,
+    tilt_spectrum,
 )
 from sam_audio_raga.teacher import EmaTeacherCallback
 
@@ -84,13 +87,25 @@ def _reason(error: BaseException, path: Path) -> str:
 
 @dataclass
 class ViewConfig:
-    """How many views of a recording each training item holds, and how each is altered (pitch shifts move the drone
-    and the melody together, so they keep the raga; they change where the tonic lies)."""
+    """How many views of a recording each training item holds, and how each is altered. Every alteration keeps the
+    raga: a spectral tilt and noise change what a recording's microphone, hall and instrument add, so the views of
+    one recording cannot be matched by those; pitch shifts move the drone and the melody together (they change where
+    the tonic lies)."""
 
     count: int = 2
     pitch_shift_semitones: float = 0.0
+    spectral_tilt_db: float = 0.0
+    noise_probability: float = 0.0
+    noise_snr_db: tuple[float, float] = (10.0, 30.0)
+    window_jitter: bool = False
+    sampling_rate: int = 16000
 
     def transform(self, audio: np.ndarray) -> np.ndarray:
+        if self.spectral_tilt_db > 0:
+            audio = tilt_spectrum(audio, self.spectral_tilt_db, self.sampling_rate)
+        if self.noise_probability > 0 and torch.rand(()) < self.noise_probability:
+            audio = add_noise(audio, self.noise_snr_db)
+        audio = audio.astype(np.float32, copy=False)
         if self.pitch_shift_semitones <= 0:
             return audio
         semitones = (2 * torch.rand(()).item() - 1) * self.pitch_shift_semitones
@@ -118,6 +133,7 @@ class AudioWindowDataset(Dataset):
         self.sampling_rate = sampling_rate
         self.views = views or ViewConfig()
         self.files: list[Path] = []
+        self.durations: list[float] = []  # of each file, in seconds
         self.windows: list[tuple[int, float, float]] = []  # (file index, start, end) in seconds
         self.unreadable: dict[str, str] = {}  # file (relative to the folder): reason
         self.too_short: list[str] = []
@@ -140,6 +156,7 @@ class AudioWindowDataset(Dataset):
                 self.too_short.append(name)
                 continue
             self.files.append(path)
+            self.durations.append(duration)
             self.total_seconds += duration
             start = 0.0
             while duration - start >= min_length_seconds:
@@ -170,6 +187,10 @@ class AudioWindowDataset(Dataset):
 
     def _read(self, position: int) -> np.ndarray | None:
         file_index, start, end = self.windows[position]
+        if self.views.window_jitter:
+            # Up to a window later, within the file: the views of a file no longer than a window differ too.
+            shift = torch.rand(()).item() * min(self.durations[file_index] - end, end - start)
+            start, end = start + shift, end + shift
         path = self.files[file_index]
         try:
             audio = read_audio_segment(path, start, end, sampling_rate=self.sampling_rate)
@@ -274,6 +295,21 @@ class PretrainingDataArguments:
     view_pitch_shift_semitones: float = field(
         default=0.0, metadata={"help": "Shift each view by up to this many semitones (drone and melody together)."}
     )
+    view_spectral_tilt_db: float = field(
+        default=0.0,
+        metadata={"help": "Tilt each view's spectrum by a random slope of up to this many dB per octave, either way."},
+    )
+    view_noise_probability: float = field(default=0.0, metadata={"help": "Chance of adding white noise to a view."})
+    view_noise_snr_db: list[float] = field(
+        default_factory=lambda: [10.0, 30.0], metadata={"help": "SNR range of that noise, in dB."}
+    )
+    view_window_jitter: bool = field(
+        default=False,
+        metadata={
+            "help": "Folders: move each window by a random offset, up to its length, within its file (a file no "
+            "longer than a window otherwise gives the same window to every view)."
+        },
+    )
     synthetic_recordings_per_raga: int = field(default=6, metadata={"help": "'synthetic': recordings per raga."})
     synthetic_clips_per_recording: int = field(default=8, metadata={"help": "'synthetic': clips per recording."})
     synthetic_clip_seconds: float = field(default=20.0, metadata={"help": "'synthetic': clip length (s)."})
@@ -285,6 +321,12 @@ class PretrainingDataArguments:
             raise ValueError(f"`views` must be at least 1, got {self.views!r}.")
         if self.view_pitch_shift_semitones < 0:
             raise ValueError(f"`view_pitch_shift_semitones` must be >= 0, got {self.view_pitch_shift_semitones!r}.")
+        if not self.view_spectral_tilt_db >= 0:
+            raise ValueError(f"`view_spectral_tilt_db` must be >= 0, got {self.view_spectral_tilt_db!r}.")
+        if not 0 <= self.view_noise_probability <= 1:
+            raise ValueError(f"`view_noise_probability` must lie in [0, 1], got {self.view_noise_probability!r}.")
+        if len(self.view_noise_snr_db) != 2 or not self.view_noise_snr_db[0] <= self.view_noise_snr_db[1]:
+            raise ValueError(f"`view_noise_snr_db` must be [low, high] in dB, got {self.view_noise_snr_db!r}.")
         if not self.max_length_seconds > 0:
             raise ValueError(f"`max_length_seconds` must be positive, got {self.max_length_seconds!r}.")
         if not 0 < self.min_length_seconds <= self.max_length_seconds:
@@ -369,8 +411,16 @@ def parse_arguments(argv: list[str]) -> tuple:
     return parse_config_and_flags((PretrainingModelArguments, PretrainingDataArguments, PretrainingArguments), argv)
 
 
-def view_config(data_args: PretrainingDataArguments) -> ViewConfig:
-    return ViewConfig(count=data_args.views, pitch_shift_semitones=data_args.view_pitch_shift_semitones)
+def view_config(data_args: PretrainingDataArguments, sampling_rate: int) -> ViewConfig:
+    return ViewConfig(
+        count=data_args.views,
+        pitch_shift_semitones=data_args.view_pitch_shift_semitones,
+        spectral_tilt_db=data_args.view_spectral_tilt_db,
+        noise_probability=data_args.view_noise_probability,
+        noise_snr_db=tuple(data_args.view_noise_snr_db),
+        window_jitter=data_args.view_window_jitter,
+        sampling_rate=sampling_rate,
+    )
 
 
 def build_training_set(
@@ -385,7 +435,11 @@ def build_training_set(
         raise ValueError(f"No such folder: {name!r}. Pass a folder of audio files or a dataset with --dataset_name.")
     if is_audio_folder(name):
         windows = AudioWindowDataset(
-            path, sampling_rate, data_args.max_length_seconds, data_args.min_length_seconds, view_config(data_args)
+            path,
+            sampling_rate,
+            data_args.max_length_seconds,
+            data_args.min_length_seconds,
+            view_config(data_args, sampling_rate),
         )
         logger.info(
             f"{len(windows.files)} recordings ({windows.total_seconds / 3600:.2f} h) under {path}: {len(windows)} "
@@ -421,7 +475,10 @@ def build_training_set(
     dataset = dataset.cast_column(data_args.audio_column_name, datasets.Audio(decode=False))
     dataset.set_transform(
         ClipCropTransform(
-            data_args.audio_column_name, sampling_rate, data_args.max_length_seconds, view_config(data_args)
+            data_args.audio_column_name,
+            sampling_rate,
+            data_args.max_length_seconds,
+            view_config(data_args, sampling_rate),
         )
     )
     logger.info(f"{len(dataset)} clips from {name!r} (labels, if any, are not used).")
@@ -433,12 +490,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     setup_logging(training_args, logger)
     logger.info(f"Training parameters {training_args}")
-    logger.info(
-        f"World size {training_args.world_size} (process {training_args.process_index} on {training_args.device})"
-    )
+    logger.info(f"Process {training_args.process_index} of {training_args.world_size}, on {training_args.device}")
     set_seed(training_args.seed)
-    if not torch.cuda.is_available():
-        training_args.dataloader_pin_memory = False
+    adapt_schedule(training_args, streaming=False)
 
     feature_extractor = (
         SamAudioFeatureExtractor.from_pretrained(model_args.model_name_or_path)
@@ -478,7 +532,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         data_collator=PretrainingDataCollator(feature_extractor),
         processing_class=feature_extractor,
     )
-    train_result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(training_args, logger))
+    checkpoint = checkpoint_to_resume(training_args, logger, type(model).__name__)
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()

@@ -21,7 +21,6 @@ from accelerate.data_loader import prepare_data_loader
 from huggingface_hub import upload_folder
 from torch.utils.data import DataLoader
 from transformers import Trainer, TrainingArguments, set_seed
-from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from configuration_sam_audio import SamAudioConfig
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
@@ -29,6 +28,7 @@ from modeling_sam_audio import SamAudioForAudioClassification
 from pipeline_sam_audio import add_pipeline_to_folder, save_pretrained_with_pipeline
 from sam_audio_raga.calibration import fit_segment_logit_weight
 from sam_audio_raga.cli import (
+    adapt_schedule,
     check_checkpoint_shapes,
     checkpoint_to_resume,
     parse_config_and_flags,
@@ -384,7 +384,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         compute_metrics=build_compute_metrics(splits.labels),
     )
 
-    train_result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(training_args, logger))
+    kind = "LoRA adapters" if lora_args.use_lora else type(model).__name__
+    train_result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(training_args, logger, kind))
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
@@ -402,23 +403,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     write_output_folder(trainer, feature_extractor, splits, metrics, test_metrics, model_args, data_args, lora_args)
     push_to_hub_at_the_end(trainer, push_at_the_end, logger)
     return metrics
-
-
-def adapt_schedule(training_args: SamAudioTrainingArguments, streaming: bool) -> None:
-    """Fit the training arguments to the machine and the data: no pinned memory without CUDA, and for a stream (which
-    has no length to count epochs by) a run length in steps, with evaluation, saving and logging at its last step."""
-    if not torch.cuda.is_available():
-        training_args.dataloader_pin_memory = False
-    if not streaming:
-        return
-    if training_args.max_steps <= 0:
-        raise ValueError(
-            "A streamed dataset has no length to count epochs by: give the run's length with --max_steps N."
-        )
-    for kind, strategy in (("eval", IntervalStrategy), ("save", SaveStrategy), ("logging", IntervalStrategy)):
-        if getattr(training_args, f"{kind}_strategy") == "epoch":
-            setattr(training_args, f"{kind}_strategy", strategy.STEPS)
-            setattr(training_args, f"{kind}_steps", training_args.max_steps)
 
 
 def load_splits(
@@ -669,6 +653,7 @@ def write_output_folder(
         dataset_name=data_args.dataset_name,
         hyperparameters={
             **model_args.config_overrides(),
+            "segment_logit_weight": trainer.model.config.segment_logit_weight,  # fitted unless given
             "mask_weight": training_args.mask_weight,
             "contrastive_weight": training_args.contrastive_weight,
             "learning_rate": training_args.learning_rate,

@@ -336,6 +336,33 @@ def tonic_found(model_dir: Path, clips: list[np.ndarray], tonics_hz: list[float]
     return hits
 
 
+def classifier_accuracies(
+    model_dir: Path, clips: list[np.ndarray], labels: list[str], sampling_rate: int
+) -> dict[str, float]:
+    """Test accuracy of each of the model's two classifiers alone, `segment` (the classifier on the segment states)
+    and `pitch_class` (the pitch-class head), whose logits `config.segment_logit_weight` combines; empty for a model
+    without a pitch-class head. The weights are loaded into this checkout's classes."""
+    from feature_extraction_sam_audio import SamAudioFeatureExtractor
+    from modeling_sam_audio import SamAudioForAudioClassification
+
+    model = SamAudioForAudioClassification.from_pretrained(model_dir).eval()
+    if model.pitch_class_head is None:
+        return {}
+    extractor = SamAudioFeatureExtractor.from_pretrained(model_dir)
+    truth = torch.tensor([model.config.label2id[label] for label in labels])
+    segment, pitch_class = [], []
+    for start in range(0, len(clips), 16):
+        inputs = extractor(clips[start : start + 16], sampling_rate=sampling_rate, return_tensors="pt")
+        with torch.no_grad():
+            outputs = model(**inputs)
+        segment.append(outputs.segment_logits.argmax(-1))
+        pitch_class.append(outputs.pitch_class_logits.argmax(-1))
+    return {
+        "segment": (torch.cat(segment) == truth).float().mean().item(),
+        "pitch_class": (torch.cat(pitch_class) == truth).float().mean().item(),
+    }
+
+
 def _fmt(value: float, digits: int = 3) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 

@@ -19,7 +19,8 @@ generator seed 11). For each seed `s` (default 0 1 2) the recordings split as in
   `--lora_learning_rate` when `--lora-lr` is given), and the classical baseline of `bench_accuracy.py` on the same
   labelled clips.
 - **Score**: top-1 accuracy on the test recordings (never seen by pretraining or fine-tuning) through
-  `pipeline("audio-classification", model=DIR, trust_remote_code=True)`; mean and sample sd over seeds.
+  `pipeline("audio-classification", model=DIR, trust_remote_code=True)`; mean and sample sd over seeds. Also, as
+  a diagnostic, the mean accuracy of each of the model's two classifiers alone (segment classifier, pitch-class head).
 
 Every finished pretraining and run is reused from `--work-dir`, so the benchmark can run in parts.
 """
@@ -41,6 +42,7 @@ import numpy as np
 from bench_accuracy import (
     accuracy,
     classical_baseline,
+    classifier_accuracies,
     clip_audio,
     corpus_config,
     corpus_features,
@@ -111,6 +113,11 @@ def trainable_share(run_dir: Path) -> float | None:
     return float(match.group(1)) if match else None
 
 
+def _mean_of(rows: list[dict], key: str) -> str:
+    values = [row[key] for row in rows if key in row]
+    return f"{np.mean(values):.3f}" if values else "–"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work-dir", type=Path, help="Folder for the corpus, models and results (reused).")
@@ -141,8 +148,11 @@ def main() -> None:
     features = corpus_features(corpus, corpus_dir / "baseline_features.npy")
 
     rows = []
+    sampling_rate = corpus.features["audio"].sampling_rate or 16000
     for seed in args.seeds:
         split = make_split(ragas, names, tonics, "recording", seed)
+        test_clips = [clip_audio(corpus, row) for row in split["test"]]
+        test_labels = [ragas[row] for row in split["test"]]
         seed_dir = corpus_dir / "label_efficiency" / f"seed{seed}"
         pool_dir = seed_dir / "unlabelled_recordings"
         if not pool_dir.exists():
@@ -181,6 +191,8 @@ def main() -> None:
                 results = run_and_score(corpus, split_dir, run_dir, split["test"], extra, seed, args.epochs, env)
                 predicted = np.array([raga_names.index(label) for label in results["predictions"]])
                 row = {"seed": seed, "labelled": k, "method": method, "accuracy": accuracy(truth, predicted)}
+                alone = classifier_accuracies(run_dir, test_clips, test_labels, sampling_rate)
+                row.update({f"{name}_accuracy": value for name, value in alone.items()})
                 if method == "pretrained + LoRA":
                     row["trainable_percent"] = trainable_share(run_dir)
                 rows.append(row)
@@ -194,6 +206,15 @@ def main() -> None:
             values = [row["accuracy"] for row in rows if row["labelled"] == k and row["method"] == method]
             mean, sd = mean_sd(values)
             cells.append(f"{mean:.3f} ± {sd:.3f}" if not math.isnan(sd) else f"{mean:.3f}")
+        print(f"| {k} | " + " | ".join(cells) + " |")
+    print("\nEach classifier alone (segment classifier / pitch-class head), mean test accuracy:\n")
+    print("| labelled recordings per raga | " + " | ".join(args.methods) + " |")
+    print("|---" * (1 + len(args.methods)) + "|")
+    for k in args.labelled:
+        cells = []
+        for method in args.methods:
+            chosen = [row for row in rows if row["labelled"] == k and row["method"] == method]
+            cells.append(" / ".join(_mean_of(chosen, f"{name}_accuracy") for name in ("segment", "pitch_class")))
         print(f"| {k} | " + " | ".join(cells) + " |")
     shares = [row["trainable_percent"] for row in rows if row.get("trainable_percent") is not None]
     if shares:

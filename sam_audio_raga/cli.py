@@ -1,5 +1,5 @@
 """The steps `run_raga_classification.py` and `run_pretraining.py` share: the YAML-plus-flags command line, logging,
-W&B, resuming, and one upload to the Hub at the end."""
+the schedule's fit to the machine, W&B, resuming, and one upload to the Hub at the end."""
 
 import json
 import logging
@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import torch
 import transformers
 import yaml
 from transformers import HfArgumentParser, Trainer, TrainingArguments
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from configuration_sam_audio import SamAudioConfig
 
@@ -131,14 +133,56 @@ def push_only_if_the_hub_answers(training_args: TrainingArguments) -> None:
         training_args.push_to_hub = False
 
 
-def checkpoint_to_resume(training_args: TrainingArguments, script_logger: logging.Logger) -> str | None:
-    """`resume_from_checkpoint`, or else the last complete checkpoint in the output folder (a rerun resumes)."""
-    if training_args.resume_from_checkpoint is not None:
-        return training_args.resume_from_checkpoint
-    checkpoint = last_complete_checkpoint(training_args.output_dir)
-    if checkpoint is not None:
-        script_logger.warning(
-            f"Resuming from {checkpoint}, the last complete checkpoint in {training_args.output_dir}."
+def adapt_schedule(training_args: TrainingArguments, streaming: bool) -> None:
+    """Fit the training arguments to the machine and the data: no pinned memory without CUDA, and for a stream (which
+    has no length to count epochs by) a run length in steps, with evaluation, saving and logging at its last step."""
+    if not torch.cuda.is_available():
+        training_args.dataloader_pin_memory = False
+    if not streaming:
+        return
+    if training_args.max_steps <= 0:
+        raise ValueError(
+            "A streamed dataset has no length to count epochs by: give the run's length with --max_steps N."
+        )
+    for kind, strategy in (("eval", IntervalStrategy), ("save", SaveStrategy), ("logging", IntervalStrategy)):
+        if getattr(training_args, f"{kind}_strategy") == "epoch":
+            setattr(training_args, f"{kind}_strategy", strategy.STEPS)
+            setattr(training_args, f"{kind}_steps", training_args.max_steps)
+
+
+def checkpoint_kind(checkpoint: str | os.PathLike) -> str | None:
+    """What a `checkpoint-N` folder holds: `"LoRA adapters"`, the model class of its `config.json`, or `None`."""
+    folder = Path(checkpoint)
+    if (folder / "adapter_config.json").is_file():
+        return "LoRA adapters"
+    try:
+        architectures = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("architectures")
+    except (OSError, ValueError):
+        return None
+    return architectures[0] if architectures else None
+
+
+def checkpoint_to_resume(
+    training_args: TrainingArguments, script_logger: logging.Logger, expected_kind: str
+) -> str | None:
+    """`resume_from_checkpoint`, or else the last complete checkpoint in the output folder (a rerun resumes).
+
+    `expected_kind` is what this run saves (see `checkpoint_kind`): a checkpoint of another kind, such as a
+    pretraining run's in the folder a fine-tuning run writes to, is refused with the way out, not half loaded.
+    """
+    checkpoint = training_args.resume_from_checkpoint
+    if checkpoint is None:
+        checkpoint = last_complete_checkpoint(training_args.output_dir)
+        if checkpoint is not None:
+            script_logger.warning(
+                f"Resuming from {checkpoint}, the last complete checkpoint in {training_args.output_dir}."
+            )
+    kind = None if checkpoint is None else checkpoint_kind(checkpoint)
+    if kind is not None and kind != expected_kind:
+        hint = " (to fine-tune it, pass that folder as --model_name_or_path)" if kind.endswith("PreTraining") else ""
+        raise ValueError(
+            f"{checkpoint} holds {kind}, not the {expected_kind} this run trains, so it cannot be resumed{hint}: "
+            "give another --output_dir."
         )
     return checkpoint
 
@@ -221,7 +265,9 @@ def run_cli(main: Callable[[list[str] | None], object], argv: list[str] | None =
 
 __all__ = [
     "SHAPE_KEYS",
+    "adapt_schedule",
     "check_checkpoint_shapes",
+    "checkpoint_kind",
     "checkpoint_to_resume",
     "last_complete_checkpoint",
     "parse_config_and_flags",

@@ -309,11 +309,26 @@ class RagaAudioTransform:
         if config.gain_db > 0:
             audio = audio * 10 ** ((2 * torch.rand(()).item() - 1) * config.gain_db / 20)
         if torch.rand(()) < config.noise_probability:
-            low, high = config.noise_snr_db
-            snr_db = low + (high - low) * torch.rand(()).item()
-            noise = torch.randn(audio.shape[0]).numpy()
-            audio = audio + noise * np.sqrt(np.mean(audio**2) / 10 ** (snr_db / 10))
+            audio = add_noise(audio, config.noise_snr_db)
         return audio.astype(np.float32, copy=False)
+
+
+def add_noise(audio: np.ndarray, snr_range_db: Sequence[float]) -> np.ndarray:
+    """White noise added at a signal-to-noise ratio drawn uniformly from `snr_range_db` (low, high), in dB."""
+    low, high = snr_range_db
+    snr_db = low + (high - low) * torch.rand(()).item()
+    noise = torch.randn(audio.shape[0]).numpy()
+    return audio + noise * np.sqrt(np.mean(audio**2) / 10 ** (snr_db / 10))
+
+
+def tilt_spectrum(audio: np.ndarray, max_db_per_octave: float, sampling_rate: int) -> np.ndarray:
+    """The spectrum tilted about 500 Hz by a random slope of up to `max_db_per_octave` dB per octave either way (the
+    colour another microphone, hall or instrument gives), at the input's peak level."""
+    slope = (2 * torch.rand(()).item() - 1) * max_db_per_octave
+    # Below 50 Hz the slope stops, so a steep tilt cannot blow up the DC and sub-audio bins.
+    frequencies = np.maximum(np.fft.rfftfreq(audio.shape[0], 1 / sampling_rate), 50.0)
+    tilted = np.fft.irfft(np.fft.rfft(audio) * 10 ** (slope * np.log2(frequencies / 500.0) / 20), n=audio.shape[0])
+    return tilted * (np.abs(audio).max() / max(np.abs(tilted).max(), 1e-8))
 
 
 def random_crop(audio: np.ndarray, length: int) -> np.ndarray:
@@ -499,6 +514,7 @@ __all__ = [
     "DatasetUnavailableError",
     "RagaAudioTransform",
     "SamAudioDataCollator",
+    "add_noise",
     "check_columns",
     "declared_label_names",
     "hash_split",
@@ -508,4 +524,5 @@ __all__ = [
     "stratified_group_split",
     "streaming_evaluation_set",
     "streaming_training_set",
+    "tilt_spectrum",
 ]

@@ -4,6 +4,7 @@ bounded memory on long files."""
 import ast
 import io
 import json
+import logging
 import os
 import shutil
 import signal
@@ -16,11 +17,12 @@ import datasets
 import numpy as np
 import pytest
 import soundfile
+from transformers import TrainingArguments
 from transformers.testing_utils import slow
 
 from feature_extraction_sam_audio import SamAudioFeatureExtractor
 from pipeline_sam_audio import save_pretrained_with_pipeline
-from sam_audio_raga.cli import last_complete_checkpoint
+from sam_audio_raga.cli import checkpoint_to_resume, last_complete_checkpoint
 from sam_audio_raga.data import stratified_group_split
 from sam_audio_raga.synthetic import SyntheticRagaConfig, generate_clip, load_synthetic_dataset
 from testing_utils import ROOT, TINY_DATA, TINY_MODEL, TINY_RUN, run_script
@@ -188,6 +190,25 @@ def test_kill_during_training_then_resume_gives_the_same_metrics(tmp_path):
     actual = json.loads((output_dir / "eval_results.json").read_text())
     for key in ("eval_loss", "eval_accuracy", "eval_macro_f1"):
         assert actual[key] == expected[key], key  # CPU training is bit-for-bit reproducible
+
+
+@pytest.mark.parametrize(
+    "saved, kind",
+    [
+        ({"adapter_config.json": {}}, "LoRA adapters"),
+        ({"config.json": {"architectures": ["SamAudioForAudioClassification"]}}, "SamAudioForAudioClassification"),
+    ],
+)
+def test_only_a_checkpoint_of_the_runs_own_kind_is_resumed(saved, kind, tmp_path):
+    checkpoint = tmp_path / "checkpoint-4"
+    checkpoint.mkdir()
+    for name, content in {"trainer_state.json": {"global_step": 4}, **saved}.items():
+        (checkpoint / name).write_text(json.dumps(content))
+    arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none")
+    assert checkpoint_to_resume(arguments, logging.getLogger(__name__), kind) == str(checkpoint)
+    other = "SamAudioForAudioClassification" if kind == "LoRA adapters" else "LoRA adapters"
+    with pytest.raises(ValueError, match=f"holds {kind}, not the {other} this run trains"):
+        checkpoint_to_resume(arguments, logging.getLogger(__name__), other)
 
 
 def test_an_interrupted_checkpoint_save_leaves_the_previous_one_usable(tmp_path, run_training):

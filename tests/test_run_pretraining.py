@@ -118,6 +118,50 @@ def test_each_item_holds_views_of_one_recording_and_the_batch_numbers_the_record
     assert not all(np.array_equal(view[:100], alone[0][:100]) for view in shifted)
 
 
+def band_level_db(audio: np.ndarray, frequency: float, rate: int = 16000) -> float:
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size)))
+    bin_index = round(frequency * audio.size / rate)
+    return 20 * np.log10(spectrum[bin_index - 2 : bin_index + 3].max())
+
+
+def test_views_differ_in_colour_and_noise_within_the_configured_bounds():
+    t = np.arange(32000) / 16000
+    audio = (0.3 * np.sin(2 * np.pi * 250 * t) + 0.3 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    views = run_pretraining.ViewConfig(spectral_tilt_db=6.0)
+    torch.manual_seed(0)
+    tilts = []
+    for _ in range(20):
+        view = views.transform(audio)
+        assert np.abs(view).max() == pytest.approx(np.abs(audio).max(), rel=1e-4)  # the input's peak level
+        # 1000 Hz lies two octaves above 250 Hz: the tilt moves their balance by up to 2 x 6 dB.
+        tilts.append(band_level_db(view, 1000) - band_level_db(view, 250))
+    assert max(np.abs(tilts)) <= 12.1 and max(tilts) - min(tilts) > 6.0
+
+    noisy = run_pretraining.ViewConfig(noise_probability=1.0, noise_snr_db=(10.0, 20.0))
+    for _ in range(10):
+        noise = noisy.transform(audio) - audio
+        snr_db = 10 * np.log10(np.mean(audio**2) / np.mean(noise**2))
+        assert 9.8 <= snr_db <= 20.2
+    assert np.array_equal(run_pretraining.ViewConfig().transform(audio), audio)
+
+
+def test_window_jitter_gives_a_file_of_one_window_two_different_views(tmp_path):
+    rng = np.random.default_rng(1)
+    audio = (0.1 * rng.standard_normal(40000)).astype(np.float32)  # 2.5 s: one window of 2 s
+    soundfile.write(tmp_path / "short.wav", audio, 16000, subtype="FLOAT")
+    for jitter in (False, True):
+        views = run_pretraining.ViewConfig(count=2, window_jitter=jitter)
+        windows = run_pretraining.AudioWindowDataset(tmp_path, 16000, 2.0, 1.0, views)
+        assert len(windows) == 1
+        torch.manual_seed(0)
+        first, second = windows[0]["views"]
+        assert first.shape == second.shape == (32000,)
+        offsets = [int(np.flatnonzero(np.isclose(audio, view[0], atol=1e-6))[0]) for view in (first, second)]
+        for view, offset in zip((first, second), offsets):
+            assert offset <= 8000 and np.allclose(view, audio[offset : offset + 32000], atol=1e-6)
+        assert (offsets[0] != offsets[1]) == jitter, offsets
+
+
 def test_a_folder_of_mixed_unlabelled_audio_trains_and_the_corrupt_file_is_counted(pretrained):
     output_dir, lines = pretrained
     assert "3 recordings (0.00 h) under" in "\n".join(lines) and "7 windows of up to 2.0 s" in "\n".join(lines)
@@ -198,6 +242,22 @@ def test_the_output_fine_tunes_fully_and_with_lora_from_the_pretrained_weights(p
     assert any(name.endswith("layer_norm") for name in adapter["modules_to_save"])
     norm = "sam_audio.segment_decoder.layer_norm.weight"
     assert not torch.equal(tuned[norm], weights[norm])  # the layer norms trained under LoRA
+
+
+def test_fine_tuning_into_the_pretraining_folder_is_one_clear_line_and_keeps_it(recordings, tmp_path, capsys):
+    pretrained_dir = tmp_path / "pretrained"
+    arguments = ["--dataset_name", str(recordings), "--output_dir", str(pretrained_dir), "--max_steps", "2"]
+    pretrain([*TINY_PRETRAINING, *arguments, "--save_steps", "2"])
+    saved = {path: path.read_bytes() for path in pretrained_dir.rglob("*") if path.is_file()}
+    assert any(path.parent.name == "checkpoint-2" for path in saved)
+    capsys.readouterr()
+    folders = ["--model_name_or_path", str(pretrained_dir), "--output_dir", str(pretrained_dir)]
+    code = run_raga_classification.cli([*TINY_DATA, *TINY_FINE_TUNING, *folders])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 1 and len(errors) == 1, errors
+    assert all(words in errors[0] for words in ("SamAudioForPreTraining", "--model_name_or_path", "--output_dir"))
+    for path, content in saved.items():
+        assert path.read_bytes() == content, path
 
 
 def test_the_teacher_follows_the_student_is_checkpointed_and_resumes(recordings, tmp_path, monkeypatch):
@@ -292,9 +352,12 @@ def test_missing_or_empty_data_is_one_clear_line(dataset, words, tmp_path, capsy
     [
         (["--teacher_final_decay", "1.0"], ["teacher_final_decay", "[0, 1)"]),
         (["--pretraining_target", "hubert"], ["pretraining_target", "teacher"]),
+        (["--view_noise_snr_db", "30", "10"], ["view_noise_snr_db", "[low, high]"]),
+        (["--view_spectral_tilt_db", "-3"], ["view_spectral_tilt_db", ">= 0"]),
+        (["--view_noise_probability", "2"], ["view_noise_probability", "[0, 1]"]),
     ],
 )
-def test_bad_teacher_settings_are_one_clear_line(flags, words, recordings, tmp_path, capsys):
+def test_bad_teacher_or_view_settings_are_one_clear_line(flags, words, recordings, tmp_path, capsys):
     arguments = ["--dataset_name", str(recordings), "--output_dir", str(tmp_path / "out"), *flags]
     try:
         assert run_pretraining.cli([*TINY_PRETRAINING, *arguments]) == 1
@@ -311,6 +374,8 @@ def test_pretrain_yaml_parses_and_its_model_matches_the_fine_tuning_config():
     )
     assert training_args.max_steps > 0 and training_args.save_steps > 0 and not training_args.load_best_model_at_end
     assert data_args.max_length_seconds > data_args.min_length_seconds > 0
+    view = run_pretraining.view_config(data_args, 16000)
+    assert view.spectral_tilt_db > 0 and view.noise_probability > 0 and view.window_jitter
     # Fine-tuning with config.yaml applies its model keys on top of the checkpoint: they must describe the same model.
     fine_tuning = yaml.safe_load((ROOT / "config.yaml").read_text())
     shared = set(model_args.config_overrides()) & set(fine_tuning)

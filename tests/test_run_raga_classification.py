@@ -180,6 +180,7 @@ def test_tiny_cli_run_writes_a_loadable_folder(tmp_path):
     assert 0.0 <= metrics["eval_accuracy"] <= 1.0
     weight = json.loads((output_dir / "config.json").read_text())["segment_logit_weight"]
     assert f"Segment classifier weight {weight:g}, fitted on 16 validation clips" in result.stderr + result.stdout
+    assert f"| `segment_logit_weight` | `{weight}` |" in card
     loaded = run_isolated(
         f"""
         import json
