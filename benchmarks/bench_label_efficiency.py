@@ -113,6 +113,19 @@ def trainable_share(run_dir: Path) -> float | None:
     return float(match.group(1)) if match else None
 
 
+def scored_row(
+    method: str, run_dir: Path, predictions: list[str], test_clips: list[np.ndarray], test_labels: list[str], rate: int
+) -> dict:
+    """One method's result: test accuracy of its `pipeline(...)` predictions, each classifier's alone, and for LoRA
+    the share of parameters trained."""
+    row = {"method": method, "accuracy": accuracy(np.array(test_labels), np.array(predictions))}
+    alone = classifier_accuracies(run_dir, test_clips, test_labels, rate)
+    row.update({f"{name}_accuracy": value for name, value in alone.items()})
+    if method == "pretrained + LoRA":
+        row["trainable_percent"] = trainable_share(run_dir)
+    return row
+
+
 def _mean_of(rows: list[dict], key: str) -> str:
     values = [row[key] for row in rows if key in row]
     return f"{np.mean(values):.3f}" if values else "–"
@@ -189,12 +202,8 @@ def main() -> None:
                     name += f"-lr{args.lora_lr:g}" if args.lora_lr is not None else "-lr-config"
                 run_dir = seed_dir / f"k{k}" / name
                 results = run_and_score(corpus, split_dir, run_dir, split["test"], extra, seed, args.epochs, env)
-                predicted = np.array([raga_names.index(label) for label in results["predictions"]])
-                row = {"seed": seed, "labelled": k, "method": method, "accuracy": accuracy(truth, predicted)}
-                alone = classifier_accuracies(run_dir, test_clips, test_labels, sampling_rate)
-                row.update({f"{name}_accuracy": value for name, value in alone.items()})
-                if method == "pretrained + LoRA":
-                    row["trainable_percent"] = trainable_share(run_dir)
+                scores = scored_row(method, run_dir, results["predictions"], test_clips, test_labels, sampling_rate)
+                row = {"seed": seed, "labelled": k, **scores}
                 rows.append(row)
                 print(f"seed {seed}, {k} labelled recording(s) per raga, {method}: {row['accuracy']:.3f}", flush=True)
 

@@ -40,13 +40,12 @@ import numpy as np
 from bench_accuracy import (
     accuracy,
     classical_baseline,
-    classifier_accuracies,
     clip_audio,
     corpus_features,
     mean_sd,
     run_and_score,
 )
-from bench_label_efficiency import METHODS, pretrain, trainable_share
+from bench_label_efficiency import METHODS, pretrain, scored_row
 
 from sam_audio_raga.synthetic import SyntheticRagaConfig, config_fingerprint, load_synthetic_dataset
 
@@ -120,6 +119,7 @@ def main() -> None:
     pretrain_args = shlex.split(args.pretrain_args)
     suffix = "-" + hashlib.sha1(args.pretrain_args.encode()).hexdigest()[:8] if pretrain_args else ""
     rows = []
+    sampling_rate = corpus.features["audio"].sampling_rate or 16000
     for seed in args.seeds:
         sides = split_clips(ragas, recordings, seed, labelled_per_raga)
         seed_dir = corpus_dir / f"seed{seed}"
@@ -142,13 +142,8 @@ def main() -> None:
             extra += ["--use_lora", "true"] if method == "pretrained + LoRA" else []
             run_dir = seed_dir / (method.replace(" + ", "-") + suffix * (method != "scratch"))
             results = run_and_score(corpus, labelled_dir, run_dir, sides["test"], extra, seed, args.epochs, env)
-            predicted = np.array([raga_names.index(label) for label in results["predictions"]])
-            row = {"seed": seed, "method": method, "accuracy": accuracy(truth, predicted)}
-            sampling_rate = corpus.features["audio"].sampling_rate or 16000
-            alone = classifier_accuracies(run_dir, test_clips, test_labels, sampling_rate)
-            row.update({f"{name}_accuracy": value for name, value in alone.items()})
-            if method == "pretrained + LoRA":
-                row["trainable_percent"] = trainable_share(run_dir)
+            scores = scored_row(method, run_dir, results["predictions"], test_clips, test_labels, sampling_rate)
+            row = {"seed": seed, **scores}
             rows.append(row)
             print(f"seed {seed}, {method}: {row['accuracy']:.3f}", flush=True)
 
