@@ -28,6 +28,7 @@ from modeling_sam_audio import SamAudioForAudioClassification
 from pipeline_sam_audio import add_pipeline_to_folder, save_pretrained_with_pipeline
 from sam_audio_raga.calibration import fit_segment_logit_weight
 from sam_audio_raga.cli import (
+    LORA_ADAPTERS,
     adapt_schedule,
     check_checkpoint_shapes,
     checkpoint_to_resume,
@@ -384,7 +385,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         compute_metrics=build_compute_metrics(splits.labels),
     )
 
-    kind = "LoRA adapters" if lora_args.use_lora else type(model).__name__
+    kind = LORA_ADAPTERS if lora_args.use_lora else type(model).__name__
     train_result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(training_args, logger, kind))
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)

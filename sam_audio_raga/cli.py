@@ -150,11 +150,15 @@ def adapt_schedule(training_args: TrainingArguments, streaming: bool) -> None:
             setattr(training_args, f"{kind}_steps", training_args.max_steps)
 
 
+# `checkpoint_kind` of a checkpoint that holds LoRA adapters (a peft folder) rather than a model's weights.
+LORA_ADAPTERS = "LoRA adapters"
+
+
 def checkpoint_kind(checkpoint: str | os.PathLike) -> str | None:
-    """What a `checkpoint-N` folder holds: `"LoRA adapters"`, the model class of its `config.json`, or `None`."""
+    """What a `checkpoint-N` folder holds: `LORA_ADAPTERS`, the model class of its `config.json`, or `None`."""
     folder = Path(checkpoint)
     if (folder / "adapter_config.json").is_file():
-        return "LoRA adapters"
+        return LORA_ADAPTERS
     try:
         architectures = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("architectures")
     except (OSError, ValueError):
@@ -264,6 +268,7 @@ def run_cli(main: Callable[[list[str] | None], object], argv: list[str] | None =
 
 
 __all__ = [
+    "LORA_ADAPTERS",
     "SHAPE_KEYS",
     "adapt_schedule",
     "check_checkpoint_shapes",
